@@ -1,0 +1,191 @@
+"""OpenAI Chat Completions: POST {base}/chat/completions, JSON or SSE stream terminated by `data: [DONE]`.
+
+Rules and their sources (see docs/contracts.md):
+- reply bodies, chunks and errors: specs/openai-chat.json (OpenAI OpenAPI description);
+- stream framing: API reference, "stream" parameter: data-only server-sent events, terminated by
+  a `data: [DONE]` message;
+- one id per stream: CreateChatCompletionStreamResponse.id, "Each chunk has the same ID";
+- one finish_reason per choice: ChatCompletionStreamResponse choices[].finish_reason is null until
+  the choice finishes;
+- include_usage: stream_options.include_usage, "an additional chunk will be streamed before the
+  data: [DONE] message ... the choices field will always be an empty array".
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import contract, sse
+from ..cases import Case
+from ..contract import event_path, finding
+from ..exchange import Exchange, Finding, Request
+from ..targets import Surface
+from .base import ApiFamily, path_of
+
+SPEC = "openai-chat"
+DONE = "[DONE]"
+
+
+class OpenAIChat(ApiFamily):
+    api = "openai-chat"
+    endpoint = "/chat/completions"
+
+    def is_stream(self, case: Case) -> bool:
+        return bool(case.request.get("stream"))
+
+    def build_request(self, case: Case, model_name: str, surface: Surface) -> Request:
+        body = {"model": case.model or model_name, **case.request}
+        return Request(
+            method="POST",
+            url=surface.base_url + self.endpoint,
+            headers={"Content-Type": "application/json",
+                     "Accept": "text/event-stream" if self.is_stream(case) else "application/json"},
+            json_body=body,
+            stream=self.is_stream(case),
+        )
+
+    def recognizes(self, method: str, url: str) -> bool:
+        return method.upper() == "POST" and path_of(url).rstrip("/").endswith(self.endpoint)
+
+    def request_is_stream(self, request_body: Any, url: str) -> bool:
+        return isinstance(request_body, dict) and request_body.get("stream") is True
+
+    # -- decoding --------------------------------------------------------------------------------
+    def decode(self, exchange: Exchange) -> None:
+        if exchange.request.stream and exchange.status < 300 and exchange.events is None:
+            exchange.events = sse.decode(exchange.body)
+            sse.parse_json_events(exchange.events, skip=(DONE,))
+
+    # -- contract --------------------------------------------------------------------------------
+    def contract(self, exchange: Exchange) -> list[Finding]:
+        if exchange.status >= 400:
+            return self.error_envelope(exchange)
+        if exchange.status >= 300 or exchange.status < 200:
+            return [finding("$status", f"unexpected HTTP status {exchange.status}")]
+        if exchange.request.stream:
+            return self._stream_contract(exchange)
+        out = contract.content_type_findings(exchange, "application/json")
+        body = exchange.json()
+        if exchange.json_error:
+            return out + [finding("$", exchange.json_error)]
+        return out + contract.check_schema(SPEC, "response", body)
+
+    def error_envelope(self, exchange: Exchange) -> list[Finding]:
+        out = []
+        if exchange.status < 400:
+            out.append(finding("$status", f"expected an error status (4xx/5xx), got {exchange.status}"))
+        body = exchange.json()
+        if exchange.json_error:
+            return out + [finding("$", f"error reply {exchange.json_error}")]
+        return out + contract.check_schema(SPEC, "error", body)
+
+    def _stream_contract(self, exchange: Exchange) -> list[Finding]:
+        out = contract.content_type_findings(exchange, "text/event-stream")
+        self.decode(exchange)
+        events = exchange.events or []
+        if not events:
+            return out + [finding("events", "stream has no events")]
+        done_at = [ev.index for ev in events if ev.data == DONE]
+        if not done_at:
+            out.append(finding("events", "stream ended without the data: [DONE] terminator"))
+        else:
+            if len(done_at) > 1:
+                out.append(finding(event_path(done_at[1]), "more than one [DONE] terminator", done_at[1]))
+            if done_at[0] != events[-1].index:
+                out.append(finding(event_path(done_at[0] + 1), "events after the [DONE] terminator", done_at[0] + 1))
+        chunks = [ev for ev in events if ev.data != DONE]
+        ids: set[str] = set()
+        finished: dict[int, int] = {}  # choice index -> event index of its finish_reason
+        usage_events = []
+        for ev in chunks:
+            if ev.json_error:
+                out.append(finding(event_path(ev.index), ev.json_error, ev.index))
+                continue
+            out.extend(contract.check_schema(SPEC, "chunk", ev.json, prefix=event_path(ev.index), event=ev.index))
+            chunk = ev.json if isinstance(ev.json, dict) else {}
+            if isinstance(chunk.get("id"), str):
+                ids.add(chunk["id"])
+            if chunk.get("usage") is not None:
+                usage_events.append(ev)
+            for ci, choice in enumerate(chunk.get("choices") or []):
+                if not isinstance(choice, dict) or not isinstance(choice.get("index"), int):
+                    continue
+                idx = choice["index"]
+                where = event_path(ev.index, f"$.choices[{ci}]")
+                if idx in finished:
+                    out.append(finding(where, f"choice {idx} continues after its finish_reason (event {finished[idx]})", ev.index))
+                if choice.get("finish_reason") is not None:
+                    finished.setdefault(idx, ev.index)
+        if len(ids) > 1:
+            out.append(finding("events[*].id", f"chunks carry {len(ids)} different ids; every chunk must have the same id"))
+        seen = self._choice_indexes(chunks)
+        for idx in sorted(seen - set(finished)):
+            out.append(finding(f"choices[{idx}]", f"choice {idx} never got a finish_reason"))
+        out.extend(self._usage_rules(exchange, chunks, usage_events))
+        return contract.collapse_repeats(out)
+
+    @staticmethod
+    def _choice_indexes(chunks) -> set[int]:
+        seen = set()
+        for ev in chunks:
+            if isinstance(ev.json, dict):
+                for choice in ev.json.get("choices") or []:
+                    if isinstance(choice, dict) and isinstance(choice.get("index"), int):
+                        seen.add(choice["index"])
+        return seen
+
+    @staticmethod
+    def _usage_rules(exchange: Exchange, chunks, usage_events) -> list[Finding]:
+        body = exchange.request.json_body if isinstance(exchange.request.json_body, dict) else {}
+        options = body.get("stream_options") or {}
+        if not (isinstance(options, dict) and options.get("include_usage") is True):
+            return []
+        out = []
+        if not usage_events:
+            return [finding("events", "stream_options.include_usage was set but no chunk carries usage")]
+        last = usage_events[-1]
+        if len(usage_events) > 1:
+            out.append(finding(event_path(usage_events[0].index, "$.usage"),
+                               "usage must be null on every chunk but the final usage chunk", usage_events[0].index))
+        if chunks and last.index != chunks[-1].index:
+            out.append(finding(event_path(last.index), "the usage chunk must be the last chunk before [DONE]", last.index))
+        if isinstance(last.json, dict) and last.json.get("choices") not in ([],):
+            out.append(finding(event_path(last.index, "$.choices"), "the usage chunk must have an empty choices array", last.index))
+        return out
+
+    # -- summary ---------------------------------------------------------------------------------
+    def summary(self, exchange: Exchange) -> dict[str, Any]:
+        if exchange.status >= 400 or not exchange.request.stream:
+            body = exchange.json()
+            body = body if isinstance(body, dict) else {}
+            if exchange.status >= 400:
+                return {"status": exchange.status, "error": body.get("error")}
+            choices = body.get("choices") if isinstance(body.get("choices"), list) else []
+            first = choices[0] if choices and isinstance(choices[0], dict) else {}
+            message = first.get("message") if isinstance(first.get("message"), dict) else {}
+            return {"status": exchange.status, "text": message.get("content"), "role": message.get("role"),
+                    "finish_reason": first.get("finish_reason"), "choices": len(choices), "usage": body.get("usage")}
+        self.decode(exchange)
+        events = exchange.events or []
+        text: dict[int, str] = {}
+        finish: dict[int, Any] = {}
+        role = None
+        usage = None
+        for ev in events:
+            if not isinstance(ev.json, dict):
+                continue
+            if ev.json.get("usage") is not None:
+                usage = ev.json["usage"]
+            for choice in ev.json.get("choices") or []:
+                if not isinstance(choice, dict):
+                    continue
+                idx = choice.get("index", 0)
+                delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+                if isinstance(delta.get("content"), str):
+                    text[idx] = text.get(idx, "") + delta["content"]
+                if role is None and delta.get("role"):
+                    role = delta["role"]
+                if choice.get("finish_reason") is not None:
+                    finish.setdefault(idx, choice["finish_reason"])
+        return {"status": exchange.status, "text": text.get(0, ""), "role": role, "finish_reason": finish.get(0),
+                "choices": len(set(text) | set(finish)), "usage": usage, "events": len(events),
+                "terminated": bool(events) and events[-1].data == DONE}

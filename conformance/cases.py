@@ -1,0 +1,106 @@
+"""Case files: cases/<api>/<feature>.yaml, each holding the requests and expectations of one feature."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import expect, yamlsource
+from .yamlsource import SourceError
+
+SCHEMA = "case-file.schema.json"
+
+
+@dataclass(frozen=True)
+class Case:
+    api: str
+    feature: str
+    id: str
+    request: dict[str, Any]
+    expect: dict[str, Any]
+    requires: tuple[str, ...]
+    description: str = ""
+    model: str | None = None  # sent instead of the target model's name
+    stream: bool | None = None
+    source: str = ""  # file:line, for messages
+
+    @property
+    def key(self) -> str:
+        """Unique, stable name of the case across the suite."""
+        return f"{self.api}/{self.feature}/{self.id}"
+
+
+@dataclass
+class CaseFileError:
+    """A case file that could not be loaded; it becomes one `error` result, the rest still runs."""
+
+    path: Path
+    error: SourceError
+    api: str = "unknown"
+    feature: str = "unknown"
+
+    @property
+    def key(self) -> str:
+        return f"{self.api}/{self.feature}/(file)"
+
+
+@dataclass
+class CaseSet:
+    cases: list[Case] = field(default_factory=list)
+    errors: list[CaseFileError] = field(default_factory=list)
+
+
+def load_file(path: Path, root: Path | None = None) -> list[Case]:
+    """Load and check one case file; raise SourceError naming file, line and field."""
+    shown = _shown(path, root)
+    doc = yamlsource.parse(path, shown=shown)
+    yamlsource.check(doc, SCHEMA)
+    data = doc.data
+    if path.parent.name != data["api"]:
+        raise SourceError(shown, doc.line_of(("api",)), "api",
+                          f"{data['api']!r} does not match the folder {path.parent.name!r} (cases/<api>/<feature>.yaml)")
+    if path.stem != data["feature"]:
+        raise SourceError(shown, doc.line_of(("feature",)), "feature",
+                          f"{data['feature']!r} does not match the file name {path.stem!r} (cases/<api>/<feature>.yaml)")
+    file_requires = tuple(data.get("requires", ()))
+    seen: dict[str, int] = {}
+    cases = []
+    for i, raw in enumerate(data["cases"]):
+        where = ("cases", i)
+        if raw["id"] in seen:
+            raise SourceError(shown, doc.line_of(where + ("id",)), f"cases[{i}].id",
+                              f"duplicate case id {raw['id']!r} (first at line {seen[raw['id']]})")
+        seen[raw["id"]] = doc.line_of(where + ("id",)) or 0
+        for key in ("body", "summary", "status"):
+            if key in raw["expect"]:
+                try:
+                    expect.check_spec(raw["expect"][key])
+                except expect.SpecError as exc:
+                    spath = where + ("expect", key) + exc.path
+                    raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath), str(exc)) from None
+        requires = file_requires + tuple(r for r in raw.get("requires", ()) if r not in file_requires)
+        cases.append(Case(
+            api=data["api"], feature=data["feature"], id=raw["id"], request=raw["request"],
+            expect=raw["expect"], requires=requires, description=raw.get("description", ""),
+            model=raw.get("model"), stream=raw.get("stream"),
+            source=f"{shown}:{doc.line_of(where)}",
+        ))
+    return cases
+
+
+def load_dir(cases_dir: Path, root: Path | None = None) -> CaseSet:
+    """Every case file under cases_dir; a bad file is recorded as an error and the rest still load."""
+    result = CaseSet()
+    for path in sorted(cases_dir.glob("*/*.yaml")) + sorted(cases_dir.glob("*/*.yml")):
+        try:
+            result.cases.extend(load_file(path, root))
+        except SourceError as exc:
+            result.errors.append(CaseFileError(path, exc, api=path.parent.name, feature=path.stem))
+    return result
+
+
+def _shown(path: Path, root: Path | None) -> str:
+    try:
+        return str(path.resolve().relative_to((root or Path.cwd()).resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,97 @@
+"""The plan: every case crossed with every model of every selected target.
+
+A model that does not declare what a case requires is planned as `unsupported` with the reason,
+never dropped; a file that failed to load is planned as one `error` item, so the rest still runs.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from .cases import Case, CaseSet
+from .targets import Model, Target
+from .yamlsource import SourceError
+
+
+@dataclass
+class PlanItem:
+    target_name: str
+    api: str
+    feature: str
+    case_id: str
+    model_key: str
+    case: Case | None = None
+    target: Target | None = None
+    model: Model | None = None
+    unsupported: str = ""
+    load_error: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.target_name}:{self.api}/{self.feature}/{self.case_id}:{self.model_key}"
+
+    @property
+    def case_key(self) -> str:
+        return f"{self.api}/{self.feature}/{self.case_id}"
+
+    @property
+    def markers(self) -> list[str]:
+        return [api_marker(self.api), feature_marker(self.feature)]
+
+
+def api_marker(api: str) -> str:
+    return "api_" + api.replace("-", "_")
+
+
+def feature_marker(feature: str) -> str:
+    return feature.replace(".", "_").replace("-", "_")
+
+
+def unsupported_reason(case: Case, target: Target, model: Model) -> str:
+    if case.api not in target.surfaces:
+        return f"target {target.name} has no {case.api} surface"
+    if case.api in model.unsupported:
+        return f"{model.key} does not serve {case.api}: {model.unsupported[case.api]}"
+    if case.api not in model.apis:
+        return f"{model.key} does not serve {case.api}"
+    missing = [cap for cap in case.requires if cap not in model.capabilities]
+    if missing:
+        documented = [model.unsupported[c] for c in missing if c in model.unsupported]
+        why = f": {'; '.join(documented)}" if documented else ""
+        return f"{model.key} does not declare {', '.join(missing)}{why}"
+    return ""
+
+
+def build(cases: CaseSet, targets: dict[str, Target | SourceError], selected: list[str]) -> list[PlanItem]:
+    items: list[PlanItem] = []
+    for name in selected:
+        target = targets.get(name)
+        if target is None:
+            known = ", ".join(sorted(targets)) or "none"
+            items.append(PlanItem(name, "target", "file", "(target)", "-",
+                                  load_error=f"no target named {name!r} (known: {known})"))
+            continue
+        if isinstance(target, SourceError):
+            items.append(PlanItem(name, "target", "file", "(target)", "-", load_error=str(target)))
+            continue
+        for err in cases.errors:
+            items.append(PlanItem(name, err.api, err.feature, "(file)", "-", load_error=str(err.error)))
+        for case in cases.cases:
+            for key in sorted(target.models):
+                model = target.models[key]
+                items.append(PlanItem(name, case.api, case.feature, case.id, key, case=case, target=target,
+                                      model=model, unsupported=unsupported_reason(case, target, model)))
+    return items
+
+
+def selected(item: PlanItem, apis: list[str], models: list[str], features: list[str], case_keys: list[str]) -> bool:
+    """Whether the CLI filters keep `item` (empty filter = everything)."""
+    if apis and item.api not in apis:
+        return False
+    if models and item.model_key not in models and item.model_key != "-":
+        return False
+    if features and not any(item.feature == f or item.feature.startswith(f + ".") for f in features):
+        return False
+    if case_keys and not any(fnmatch.fnmatchcase(item.case_key, pat) or item.case_id == pat for pat in case_keys):
+        return False
+    return True

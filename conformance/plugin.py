@@ -1,0 +1,255 @@
+"""pytest plugin: options, the plan as parametrized tests, markers, results collection and reports.
+
+The plugin is inert until asked for: `--target`, `--mode` or `--conformance` turn it on and, when no
+test paths are given, collect the conformance suite (conformance/suite.py) instead of testpaths.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import cases as case_loader
+from . import plan as planner
+from . import report, runner, shapes, targets as target_loader
+from .runner import MODES
+
+SUITE = Path(__file__).with_name("suite.py")
+_STATE = pytest.StashKey["State"]()
+_PROPERTY = "conformance.result"
+
+
+class State:
+    def __init__(self, config: pytest.Config):
+        opt = config.option
+        self.root = Path(opt.conformance_root or _default_root(config)).resolve()
+        self.mode = opt.conformance_mode or "replay"
+        self.cases_dir = self.root / "cases"
+        self.targets_dir = self.root / "targets"
+        self.cassettes_dir = self.root / "cassettes"
+        self.snapshots_dir = self.root / "snapshots"
+        self.filters = {"api": opt.conformance_api, "model": opt.conformance_model,
+                        "feature": opt.conformance_feature, "case": opt.conformance_case}
+        self.cases = case_loader.load_dir(self.cases_dir, self.root)
+        self.targets = target_loader.load_dir(self.targets_dir, root=self.root)
+        self.selected_targets = opt.conformance_target or sorted(
+            name for name, t in self.targets.items() if not isinstance(t, Exception) and t.default)
+        self.items = planner.build(self.cases, self.targets, self.selected_targets)
+        self.run_id = opt.conformance_run_id or report.new_run_id()
+        reports_root = Path(opt.conformance_report_dir) if opt.conformance_report_dir else self.root / "reports"
+        self.reports_root = reports_root if reports_root.is_absolute() else self.root / reports_root
+        self.report_dir = self.reports_root / self.run_id
+        self.started = report.now_iso()
+        self.results: dict[str, dict[str, Any]] = {}
+        self.clients: dict[str, Any] = {}
+
+    def client_for(self, target):
+        if target.name not in self.clients:
+            from .transport import make_client
+            self.clients[target.name] = make_client(target.limits)
+        return self.clients[target.name]
+
+
+def _default_root(config: pytest.Config) -> Path:
+    cwd = Path.cwd()
+    return cwd if (cwd / "cases").is_dir() else Path(config.rootpath)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("conformance", "AI gateway conformance suite")
+    g.addoption("--conformance", action="store_true", dest="conformance",
+                help="run the conformance suite (implied by --target or --mode)")
+    g.addoption("--target", action="append", default=[], dest="conformance_target",
+                help="target name (targets/<name>.yaml); repeatable; default: targets marked default")
+    g.addoption("--mode", choices=MODES, default=None, dest="conformance_mode",
+                help="replay (default, offline, from cassettes/), live (real HTTP) or record (live + write cassettes)")
+    g.addoption("--api", action="append", default=[], dest="conformance_api", help="only this API; repeatable")
+    g.addoption("--model", action="append", default=[], dest="conformance_model", help="only this model; repeatable")
+    g.addoption("--feature", action="append", default=[], dest="conformance_feature",
+                help="only this feature (and its sub-features); repeatable")
+    g.addoption("--case", action="append", default=[], dest="conformance_case",
+                help="only this case: api/feature/id (glob allowed) or a bare case id; repeatable")
+    g.addoption("--conformance-root", default=None, dest="conformance_root",
+                help="folder holding cases/, targets/, cassettes/ (default: current folder)")
+    g.addoption("--report-dir", default=None, dest="conformance_report_dir",
+                help="where run reports go (default: reports/)")
+    g.addoption("--run-id", default=None, dest="conformance_run_id",
+                help="name of this run's report folder (default: a UTC timestamp)")
+
+
+def _active(config: pytest.Config) -> bool:
+    opt = config.option
+    return bool(getattr(opt, "conformance", False) or opt.conformance_target or opt.conformance_mode)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not _active(config):
+        return
+    state = State(config)
+    config.stash[_STATE] = state
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = [str(SUITE)]
+    for marker in sorted({m for item in state.items for m in item.markers}):
+        config.addinivalue_line("markers", f"{marker}: conformance API/feature selector")
+    config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
+    if not _is_worker(config):
+        state.report_dir.mkdir(parents=True, exist_ok=True)
+        if not config.option.xmlpath:
+            config.option.xmlpath = str(state.report_dir / "junit.xml")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def state_of(config: pytest.Config) -> State | None:
+    return config.stash.get(_STATE, None)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "conformance_item" not in metafunc.fixturenames:
+        return
+    state = state_of(metafunc.config)
+    if state is None:
+        metafunc.parametrize("conformance_item", [pytest.param(None, marks=pytest.mark.skip(
+            reason="conformance suite not enabled: pass --target, --mode or --conformance"))])
+        return
+    params = [pytest.param(item, id=item.id, marks=[getattr(pytest.mark, m) for m in item.markers])
+              for item in state.items]
+    metafunc.parametrize("conformance_item", params)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = state_of(config)
+    if state is None:
+        return
+    f = state.filters
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        planned = callspec.params.get("conformance_item") if callspec else None
+        if planned is None or planner.selected(planned, f["api"], f["model"], f["feature"], f["case"]):
+            keep.append(item)
+        else:
+            drop.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def conformance_state(request: pytest.FixtureRequest) -> State:
+    state = state_of(request.config)
+    if state is None:
+        pytest.skip("conformance suite not enabled")
+    return state
+
+
+def execute(state: State, item: planner.PlanItem) -> tuple[dict[str, Any], Any]:
+    """Run `item` and build its results.json entry."""
+    client = state.client_for(item.target) if item.target is not None and state.mode != "replay" else None
+    outcome = runner.run(item, state.mode, state.cassettes_dir, client=client, root=state.root)
+    ex = outcome.exchange
+    entry = {
+        "id": item.id, "target": item.target_name, "model": item.model_key, "api": item.api,
+        "feature": item.feature, "case": item.case_id, "verdict": outcome.verdict,
+        "findings": [f.as_dict() for f in outcome.findings], "reason": outcome.reason,
+        "status": ex.status if ex else None, "stream": bool(ex and ex.request.stream),
+        "latency_ms": ex.latency_ms if ex else None, "ttft_ms": ex.ttft_ms if ex else None,
+        "cassette": outcome.cassette, "shape": None,
+    }
+    return entry, outcome
+
+
+def record_result(node: pytest.Item, entry: dict[str, Any]) -> None:
+    node.user_properties.append((_PROPERTY, json.dumps(entry)))
+
+
+class ResultCollector:
+    """Gathers each test's results.json entry (from workers too) and writes the run's reports."""
+
+    def __init__(self, state: State, config: pytest.Config):
+        self.state = state
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = [p for p in report.user_properties if p[0] == _PROPERTY]
+        if not props:
+            return
+        # Keep the JSON out of junit.xml: the failure text already carries the findings.
+        report.user_properties = [p for p in report.user_properties if p[0] != _PROPERTY]
+        entry = json.loads(props[-1][1])
+        self.state.results[entry["id"]] = entry
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        state = self.state
+        for client in state.clients.values():
+            client.close()
+        if _is_worker(self.config):
+            return
+        run = report.run_metadata(state.run_id, state.selected_targets, state.mode, state.started, state.root,
+                                  dict(state.filters))
+        run["finished"] = report.now_iso()
+        report.write(state.report_dir, run, list(state.results.values()), latest=state.reports_root / "latest")
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if _is_worker(config):
+            return
+        results = list(self.state.results.values())
+        tr = terminalreporter
+        tr.section("conformance")
+        if not results:
+            tr.write_line("no conformance tests ran")
+            return
+        for line in report.terminal_table(results):
+            tr.write_line(line)
+        changed = sum(1 for r in results if r.get("shape") == "changed")
+        new = sum(1 for r in results if r.get("shape") == "new")
+        if changed:
+            tr.write_line(f"{changed} reply shapes changed (see the snapshot diffs; accept with --snapshot-update)")
+        if new:
+            tr.write_line(f"{new} reply shapes have no snapshot yet (create them with --snapshot-update)")
+        tr.write_line(f"report: {self.state.report_dir}")
+
+
+def shape_check(state: State, entry: dict[str, Any], exchange, snapshot, update: bool) -> bool:
+    """Compare the reply's shape with its snapshot; set entry['shape']. Returns False on a change."""
+    if exchange is None:
+        return True
+    shape = shapes.reply_shape(exchange)
+    ext = _shape_extension(state.snapshots_dir / entry["target"])
+    snap = snapshot.use_extension(ext)
+    location = ext.get_location(test_location=snap.test_location, index=snap.index)
+    if not os.path.exists(location) and not update:
+        entry["shape"] = "new"
+        return True
+    ok = snap == shape
+    entry["shape"] = "match" if ok else ("updated" if update else "changed")
+    return ok or update
+
+
+_EXTENSIONS: dict[Path, type] = {}
+
+
+def _shape_extension(folder: Path) -> type:
+    """A syrupy JSON extension storing one snapshot file per test under snapshots/<target>/."""
+    if folder not in _EXTENSIONS:
+        from syrupy.extensions.json import JSONSnapshotExtension
+
+        class ShapeSnapshot(JSONSnapshotExtension):
+            @classmethod
+            def dirname(cls, *, test_location) -> str:
+                return str(folder)
+
+            @classmethod
+            def matches_test_location(cls, *, test_location, snapshot_location: str) -> bool:
+                # Snapshots live per target, not beside conformance/suite.py; the folder is ours.
+                return True
+
+        _EXTENSIONS[folder] = ShapeSnapshot
+    return _EXTENSIONS[folder]

@@ -1,0 +1,214 @@
+"""vcrpy configuration: modes, request matching, redaction before anything is written, atomic saves.
+
+- replay: record_mode "none"; a request that matches no recorded one raises, nothing reaches the network.
+- record: a fresh cassette per (case, model), written to a temporary file and moved into place only
+  when the exchange completed, so a failed or interrupted recording keeps the previous cassette.
+- Credentials (auth headers, credential query parameters, and every secret value the target
+  resolved, wherever it appears) are removed before a cassette is serialized.
+"""
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import vcr
+from vcr.persisters.filesystem import CassetteNotFoundError
+from vcr.serialize import deserialize, serialize
+
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key",
+                      "cookie", "x-databricks-token")
+CREDENTIAL_PARAMS = ("key", "api_key", "api-key", "apikey", "access_token", "token", "sig", "signature")
+DROPPED_RESPONSE_HEADERS = ("set-cookie",)
+REDACTED = "REDACTED"
+LATENCY_HEADER = "x-conformance-latency-ms"
+TTFT_HEADER = "x-conformance-ttft-ms"
+
+# What the persister should do with the cassette being saved (set per exchange, read at save time).
+_save_plan: contextvars.ContextVar[dict | None] = contextvars.ContextVar("conformance_save_plan", default=None)
+
+
+def cassette_path(cassettes_dir: Path, target: str, api: str, feature: str, case_id: str, model: str) -> Path:
+    safe_model = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
+    return cassettes_dir / target / api / feature / f"{case_id}--{safe_model}.yaml"
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, REDACTED)
+    return text
+
+
+def _scrub_any(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, bytes):
+        try:
+            return scrub(value.decode("utf-8"), secrets).encode("utf-8")
+        except UnicodeDecodeError:
+            for s in secrets:
+                if s and len(s) >= 4:
+                    value = value.replace(s.encode(), REDACTED.encode())
+            return value
+    if isinstance(value, list):
+        return [_scrub_any(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub_any(v, secrets) for k, v in value.items()}
+    return value
+
+
+def _json_body(body: Any) -> Any:
+    if body is None or body == b"" or body == "":
+        return None
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def json_body_matcher(r1, r2) -> None:
+    """Bodies match when their JSON is equal, whatever the key order or spacing (vcrpy matcher)."""
+    b1, b2 = _json_body(r1.body), _json_body(r2.body)
+    if b1 != b2:
+        raise AssertionError(f"request body differs: {_first_difference(b1, b2)}")
+
+
+def _first_difference(a: Any, b: Any, path: str = "$") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a:
+                return f"{path}.{k} is new"
+            if k not in b:
+                return f"{path}.{k} was removed"
+            if a[k] != b[k]:
+                return _first_difference(a[k], b[k], f"{path}.{k}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path} was {_brief(b)}, now {_brief(a)}"
+
+
+def _brief(v: Any) -> str:
+    t = json.dumps(v) if not isinstance(v, str) else repr(v)
+    return t if len(t) < 60 else t[:57] + "..."
+
+
+class CassetteReadError(Exception):
+    """A cassette file that exists but cannot be read as a vcrpy cassette."""
+
+
+class _Persister:
+    """Loads nothing in record mode (a fresh recording replaces the old one), saves atomically."""
+
+    record = False
+
+    @classmethod
+    def load_cassette(cls, cassette_path, serializer):
+        if cls.record:
+            raise CassetteNotFoundError()
+        try:
+            text = Path(cassette_path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise CassetteNotFoundError() from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CassetteReadError(f"cassette {cassette_path} cannot be read: {exc}") from None
+        try:
+            return deserialize(text, serializer)
+        except Exception as exc:  # yaml errors, missing keys, wrong types: all mean a damaged file
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CassetteReadError(f"cassette {cassette_path} is not a valid vcrpy cassette: {first}") from None
+
+    @classmethod
+    def save_cassette(cls, cassette_path, cassette_dict, serializer):
+        plan = _save_plan.get()
+        if plan is None or plan.get("discard"):
+            return
+        for response in cassette_dict.get("responses", [])[-1:]:
+            headers = response.setdefault("headers", {})
+            if plan.get("latency_ms") is not None:
+                headers[LATENCY_HEADER] = [str(plan["latency_ms"])]
+            if plan.get("ttft_ms") is not None:
+                headers[TTFT_HEADER] = [str(plan["ttft_ms"])]
+        data = serialize(cassette_dict, serializer)
+        atomic_write(Path(cassette_path), data)
+
+
+class _RecordPersister(_Persister):
+    record = True
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file,
+    and parallel writers never interleave."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_vcr(mode: str, secrets: list[str]) -> vcr.VCR:
+    secrets = [s for s in secrets if s]
+
+    def before_request(request):
+        request.uri = scrub(request.uri, secrets)
+        request.body = _scrub_any(request.body, secrets)
+        for name in list(request.headers):
+            if name.lower() in CREDENTIAL_HEADERS:
+                del request.headers[name]
+            else:
+                request.headers[name] = _scrub_any(request.headers[name], secrets)
+        return request
+
+    def before_response(response):
+        headers = response.get("headers", {})
+        for name in list(headers):
+            if name.lower() in DROPPED_RESPONSE_HEADERS:
+                del headers[name]
+        return _scrub_any(response, secrets)
+
+    v = vcr.VCR(
+        serializer="yaml",
+        record_mode="all" if mode == "record" else "none",
+        match_on=["method", "path", "query", "json_body"],
+        filter_headers=list(CREDENTIAL_HEADERS),
+        filter_query_parameters=list(CREDENTIAL_PARAMS),
+        before_record_request=before_request,
+        before_record_response=before_response,
+        decode_compressed_response=True,
+    )
+    v.register_matcher("json_body", json_body_matcher)
+    v.register_persister(_RecordPersister if mode == "record" else _Persister)
+    return v
+
+
+class SavePlan:
+    """Context for one recorded exchange: discard unless marked complete."""
+
+    def __init__(self):
+        self.plan = {"discard": True}
+        self._token = None
+
+    def __enter__(self):
+        self._token = _save_plan.set(self.plan)
+        return self
+
+    def complete(self, latency_ms: float | None, ttft_ms: float | None) -> None:
+        self.plan.update(discard=False, latency_ms=latency_ms, ttft_ms=ttft_ms)
+
+    def __exit__(self, *exc):
+        # Reset after vcrpy's own __exit__ has saved (this context is entered first, exits last).
+        _save_plan.reset(self._token)
+        return False

@@ -1,0 +1,25 @@
+"""The conformance suite as one parametrized pytest test: one instance per (target, case, model).
+
+Collected by the plugin when the suite is enabled (`conformance run`, or pytest with --target/--mode).
+"""
+from __future__ import annotations
+
+import pytest
+
+from conformance import plugin
+
+
+def test_conformance(conformance_item, conformance_state, snapshot, request):
+    entry, outcome = plugin.execute(conformance_state, conformance_item)
+    update = bool(request.config.getoption("update_snapshots", False))
+    shape_ok = plugin.shape_check(conformance_state, entry, outcome.exchange, snapshot, update)
+    plugin.record_result(request.node, entry)
+    if outcome.verdict == "unsupported":
+        pytest.skip(f"unsupported: {outcome.reason}")
+    if outcome.verdict == "error":
+        pytest.fail(f"error: {outcome.reason}", pytrace=False)
+    if outcome.verdict == "fail":
+        lines = [f"{len(outcome.findings)} finding(s) for {conformance_item.id}:"]
+        lines += [f"  {f}" + (f" (event {f.event})" if f.event is not None else "") for f in outcome.findings]
+        pytest.fail("\n".join(lines), pytrace=False)
+    assert shape_ok, f"the reply shape of {conformance_item.id} changed; review the diff, accept with --snapshot-update"

@@ -1,0 +1,240 @@
+"""Targets: where each API family lives on an endpoint, how to authenticate, and what each model serves.
+
+Secrets are written as ${VAR} in target files and come only from the environment (or the target's
+secrets_file); they are wrapped in `Secret`, whose repr never shows the value.
+"""
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import yamlsource
+from .yamlsource import SourceError
+
+SCHEMA = "target-file.schema.json"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+PLACEHOLDER_HOST = "unset.invalid"
+
+
+class Secret:
+    """A credential value. Printing it, logging it or putting it in an f-string shows only its source."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str):
+        self._value = value
+        self.source = source
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"<secret from {self.source}>"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+
+@dataclass(frozen=True)
+class Auth:
+    kind: str  # bearer | basic | header | query | none
+    name: str = ""  # header or query parameter name
+    user: str = ""
+    secret: Secret | None = None
+
+    def apply(self, headers: dict[str, str], params: dict[str, str]) -> None:
+        if self.secret is None or self.kind == "none":
+            return
+        value = self.secret.reveal()
+        if self.kind == "bearer":
+            headers["Authorization"] = f"Bearer {value}"
+        elif self.kind == "basic":
+            token = base64.b64encode(f"{self.user}:{value}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        elif self.kind == "header":
+            headers[self.name] = value
+        elif self.kind == "query":
+            params[self.name] = value
+
+
+@dataclass(frozen=True)
+class Surface:
+    api: str
+    base_url: str
+    auth: Auth
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Model:
+    key: str  # the name in the target file, used in ids and reports
+    wire_name: str  # the name sent to the endpoint
+    apis: tuple[str, ...]
+    capabilities: frozenset[str]
+    unsupported: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Limits:
+    concurrency: int = 4
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    total_timeout_s: float = 120.0
+    retries: int = 0
+
+
+@dataclass
+class Target:
+    name: str
+    path: Path
+    surfaces: dict[str, Surface]
+    models: dict[str, Model]
+    limits: Limits
+    default: bool = False
+    description: str = ""
+    problems: list[str] = field(default_factory=list)  # unresolved ${VAR}s: fatal only when sending live
+    secrets: list[Secret] = field(default_factory=list)
+    allow_insecure_credentials: bool = False
+
+    def secret_values(self) -> list[str]:
+        return [s.reveal() for s in self.secrets if s.reveal()]
+
+    def ready_for_network(self) -> None:
+        """Raise when a live request cannot be sent safely (unset variables, credentials over plain http)."""
+        if self.problems:
+            raise SourceError(self.path, None, None, "; ".join(self.problems))
+        for surface in self.surfaces.values():
+            url = urlsplit(surface.base_url)
+            if url.scheme == "http" and surface.auth.kind != "none" and not _is_loopback(url.hostname or ""):
+                if not self.allow_insecure_credentials:
+                    raise SourceError(self.path, None, f"surfaces.{surface.api}.base_url",
+                                      f"refusing to send a credential over plain http to {url.hostname}; "
+                                      "use https or set allow_insecure_credentials: true")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_secrets_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return values
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+class _Expander:
+    def __init__(self, env: dict[str, str], problems: list[str]):
+        self.env = env
+        self.problems = problems
+
+    def text(self, value: str, where: str, host_part: bool = False) -> str:
+        def sub(m: re.Match) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in self.env and self.env[name] != "":
+                return self.env[name]
+            if default is not None:
+                return default
+            self.problems.append(f"{where}: environment variable {name} is not set")
+            return PLACEHOLDER_HOST if host_part else ""
+
+        return _VAR.sub(sub, value)
+
+    def secret(self, value: str, where: str) -> Secret:
+        names = [m.group(1) for m in _VAR.finditer(value)]
+        return Secret(self.text(value, where), "${" + names[0] + "}" if names else where)
+
+
+def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None = None) -> Target:
+    shown = _shown(path, root)
+    doc = yamlsource.parse(path, shown=shown)
+    yamlsource.check(doc, SCHEMA)
+    data = doc.data
+    if data["name"] != path.stem:
+        raise SourceError(shown, doc.line_of(("name",)), "name",
+                          f"{data['name']!r} does not match the file name {path.stem!r} (targets/<name>.yaml)")
+    environ = dict(os.environ if env is None else env)
+    if "secrets_file" in data:
+        file_values = _read_secrets_file(path.parent.parent / data["secrets_file"])
+        environ = {**file_values, **{k: v for k, v in environ.items() if v != ""}}
+    problems: list[str] = []
+    ex = _Expander(environ, problems)
+    secrets: list[Secret] = []
+
+    def auth_of(raw: dict | None, where: str) -> Auth:
+        if not raw or "none" in raw:
+            return Auth("none")
+        if "bearer" in raw:
+            s = ex.secret(raw["bearer"], f"{where}.bearer")
+            secrets.append(s)
+            return Auth("bearer", secret=s)
+        if "basic" in raw:
+            s = ex.secret(raw["basic"]["password"], f"{where}.basic.password")
+            secrets.append(s)
+            return Auth("basic", user=ex.text(raw["basic"]["user"], f"{where}.basic.user"), secret=s)
+        kind = "header" if "header" in raw else "query"
+        s = ex.secret(raw[kind]["value"], f"{where}.{kind}.value")
+        secrets.append(s)
+        return Auth(kind, name=raw[kind]["name"], secret=s)
+
+    default_auth = auth_of(data.get("auth"), "auth")
+    surfaces = {}
+    for api, raw in data["surfaces"].items():
+        where = f"surfaces.{api}"
+        base = ex.text(raw["base_url"], f"{where}.base_url", host_part=True).rstrip("/")
+        auth = auth_of(raw["auth"], f"{where}.auth") if "auth" in raw else default_auth
+        headers = {k: ex.text(v, f"{where}.headers.{k}") for k, v in raw.get("headers", {}).items()}
+        surfaces[api] = Surface(api, base, auth, headers)
+    models = {}
+    for key, raw in data["models"].items():
+        models[key] = Model(
+            key=key, wire_name=raw.get("name", key), apis=tuple(raw["apis"]),
+            capabilities=frozenset(raw["capabilities"]), unsupported=dict(raw.get("unsupported", {})),
+            limits=dict(raw.get("limits", {})),
+        )
+    target = Target(
+        name=data["name"], path=Path(shown), surfaces=surfaces, models=models,
+        limits=Limits(**data.get("limits", {})), default=bool(data.get("default", False)),
+        description=data.get("description", ""), problems=problems, secrets=secrets,
+        allow_insecure_credentials=bool(data.get("allow_insecure_credentials", False)),
+    )
+    return target
+
+
+def load_dir(targets_dir: Path, env: dict[str, str] | None = None, root: Path | None = None) -> dict[str, Target | SourceError]:
+    """Every target file; a malformed one maps to its error so other targets still run."""
+    out: dict[str, Target | SourceError] = {}
+    for path in sorted(targets_dir.glob("*.yaml")):
+        try:
+            out[path.stem] = load_file(path, env, root)
+        except SourceError as exc:
+            out[path.stem] = exc
+    return out
+
+
+def _shown(path: Path, root: Path | None) -> str:
+    try:
+        return str(path.resolve().relative_to((root or Path.cwd()).resolve()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,143 @@
+"""Load a YAML file, check it against a shipped JSON Schema, and name file:line:field on any error."""
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+try:  # the C loader is several times faster on large files; fall back when libyaml is absent
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+
+class SourceError(Exception):
+    """A problem in a user-written file, located as precisely as we can."""
+
+    def __init__(self, file: str | Path, line: int | None, field: str | None, message: str):
+        self.file = str(file)
+        self.line = line
+        self.field = field
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        what = f"{self.field}: " if self.field else ""
+        return f"{where}: {what}{self.message}"
+
+
+@dataclass
+class Document:
+    path: Path
+    data: Any
+    lines: dict[tuple, int]  # JSON path (tuple of keys/indexes) -> 1-based line
+
+    def line_of(self, path: tuple) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+
+def field_name(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _line_map(node: yaml.Node, path: tuple, out: dict[tuple, int]) -> None:
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _line_map(value_node, path + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, path + (i,), out)
+
+
+def parse(path: Path, text: str | None = None, shown: str | None = None) -> Document:
+    """Parse YAML text into data plus a map of where each field stands; errors name `shown` (or path)."""
+    name = shown or str(path)
+    try:
+        if text is None:
+            text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except UnicodeDecodeError as exc:
+        raise SourceError(name, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise SourceError(name, line, None, f"invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise SourceError(name, None, None, f"invalid YAML: {exc}") from None
+    except OSError as exc:
+        raise SourceError(name, None, None, f"cannot read: {exc.strerror or exc}") from None
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _line_map(node, (), lines)
+    return Document(Path(name), data, lines)
+
+
+@functools.cache
+def _validator(schema_name: str) -> jsonschema.protocols.Validator:
+    text = resources.files("conformance.schemas").joinpath(schema_name).read_text(encoding="utf-8")
+    schema = json.loads(text)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def check(doc: Document, schema_name: str) -> None:
+    """Raise SourceError for the first (most specific, earliest) schema violation in `doc`."""
+    errors = list(_validator(schema_name).iter_errors(doc.data))
+    if not errors:
+        return
+    # Prefer the deepest error (most specific field), then the earliest line in the file. An unknown
+    # field counts as deeper than its parent, so a misspelt key wins over the "required" it causes.
+    located = [_locate(_leaf(e)) for e in errors]
+    path, err, extra = min(located, key=lambda x: (-len(x[0]), doc.line_of(x[0]) or 0))
+    message = _message(err)
+    if extra:
+        known = list(err.schema.get("properties", {}))
+        close = difflib.get_close_matches(extra, known, n=1)
+        message = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(known)})")
+    raise SourceError(doc.path, doc.line_of(path), field_name(path), message)
+
+
+def _locate(err: jsonschema.ValidationError) -> tuple[tuple, jsonschema.ValidationError, str | None]:
+    path = tuple(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        known = err.schema.get("properties", {})
+        extra = [k for k in err.instance if k not in known]
+        if extra:
+            return path + (extra[0],), err, str(extra[0])
+    return path, err, None
+
+
+def _leaf(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For oneOf/anyOf failures, descend to the sub-error that got furthest."""
+    best = err
+    while best.context:
+        best = max(best.context, key=lambda e: len(e.absolute_path))
+    return best
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    if err.validator == "required":
+        return err.message.replace("is a required property", "is required")
+    return err.message

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The project's whole test suite: unit tests plus the live tests against the real local gateway
+# stack, which this script installs (pinned, into .stack/), starts, and stops again on exit.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quiet() { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | quiet
+bash scripts/live/install.sh 2>&1 | quiet
+trap 'bash scripts/live/stop.sh' EXIT
+bash scripts/live/start.sh
+# required: live tests fail (instead of skipping) when the stack does not answer.
+CONFORMANCE_LIVE=required .venv/bin/python -m pytest "$@"

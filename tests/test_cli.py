@@ -1,0 +1,99 @@
+"""`conformance run` as a user runs it: offline replay of the shipped suite, filters, baselines, reports."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import run_cli
+
+OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}  # nothing listens there: replay must not need it
+
+
+def results(root: Path) -> list[dict]:
+    return json.loads((root / "reports" / "latest" / "results.json").read_text())["results"]
+
+
+def test_replay_of_the_shipped_suite_matches_its_baseline_offline(project_copy):
+    proc = run_cli("run", "--root", str(project_copy), "--baseline", "baselines", env=OFFLINE)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "verdicts match the baseline" in proc.stdout
+    assert "target / api" in proc.stdout  # the summary table
+    chat = [r for r in results(project_copy) if r["api"] == "openai-chat"]
+    assert len(chat) >= 10
+    assert {r["verdict"] for r in chat} <= {"pass", "fail"}
+    entry = chat[0]
+    for key in ("target", "model", "api", "feature", "case", "verdict", "findings", "latency_ms", "ttft_ms"):
+        assert key in entry
+    latest = project_copy / "reports" / "latest"
+    assert (latest / "junit.xml").exists() and (latest / "matrix.md").exists()
+    suite = ET.parse(latest / "junit.xml").getroot()
+    assert int(suite.find("testsuite").get("tests") if suite.tag == "testsuites" else suite.get("tests")) == len(results(project_copy))
+
+
+def test_without_a_baseline_a_failing_verdict_exits_1(project_copy):
+    proc = run_cli("run", "--root", str(project_copy), env=OFFLINE)
+    assert proc.returncode == 1
+    assert "did not pass" in proc.stdout
+
+
+def test_a_changed_verdict_against_the_baseline_exits_1_and_names_the_test(project_copy):
+    baseline = project_copy / "baselines" / "litellm-local.json"
+    data = json.loads(baseline.read_text())
+    test_id = "litellm-local:openai-chat/errors/unknown-model:smollm2-135m"
+    assert data["verdicts"][test_id] == "pass"
+    data["verdicts"][test_id] = "fail"
+    baseline.write_text(json.dumps(data))
+    proc = run_cli("run", "--root", str(project_copy), "--baseline", "baselines", env=OFFLINE)
+    assert proc.returncode == 1
+    assert f"{test_id}: fail -> pass" in proc.stdout
+
+
+def test_filters_select_and_deselected_tests_send_nothing(project_copy):
+    proc = run_cli("run", "--root", str(project_copy), "--feature", "stream", env=OFFLINE)
+    got = results(project_copy)
+    assert got and {r["feature"] for r in got} == {"stream"}
+    proc = run_cli("run", "--root", str(project_copy), "--case", "openai-chat/text/plain-text", env=OFFLINE)
+    assert [r["case"] for r in results(project_copy)] == ["plain-text"]
+
+
+def test_a_malformed_case_file_is_one_error_and_the_rest_still_runs(project_copy):
+    path = project_copy / "cases" / "openai-chat" / "text.yaml"
+    text = path.read_text().replace("    request:\n      messages: [{role: user, content: \"Say hello.\"}]\n      temperature: 0",
+                                    "    requests:\n      messages: [{role: user, content: \"Say hello.\"}]\n      temperature: 0")
+    assert "requests:" in text
+    path.write_text(text)
+    line = text.splitlines().index("    requests:") + 1
+    proc = run_cli("run", "--root", str(project_copy), env=OFFLINE)
+    got = results(project_copy)
+    errors = [r for r in got if r["verdict"] == "error"]
+    assert len(errors) == 1
+    assert errors[0]["reason"].startswith(f"cases/openai-chat/text.yaml:{line}: cases[2].requests: unknown field (did you mean 'request'?)")
+    others = [r for r in got if r["feature"] != "text"]
+    assert len(others) >= 9 and all(r["verdict"] in ("pass", "fail") for r in others)
+
+
+def test_unsupported_models_are_reported_with_the_reason_not_dropped(project_copy):
+    target = project_copy / "targets" / "litellm-local.yaml"
+    data = yaml.safe_load(target.read_text())
+    data["models"]["text-only-no-stream"] = {"apis": ["openai-chat"], "capabilities": ["chat"]}
+    target.write_text(yaml.safe_dump(data))
+    run_cli("run", "--root", str(project_copy), "--model", "text-only-no-stream", "--feature", "stream", env=OFFLINE)
+    got = results(project_copy)
+    assert len(got) == 3
+    assert all(r["verdict"] == "unsupported" for r in got)
+    assert got[0]["reason"] == "text-only-no-stream does not declare stream"
+
+
+def test_plain_pytest_with_markers_runs_the_same_suite(project_copy, repo_root):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--target", "litellm-local", "--conformance-root", str(project_copy),
+         "-m", "api_openai_chat and stream", "-q", "-p", "no:cacheprovider", "--rootdir", str(project_copy)],
+        cwd=project_copy, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, **OFFLINE})
+    assert "deselected" in proc.stdout, proc.stdout[-2000:]
+    got = results(project_copy)
+    assert len(got) == 3 and {r["feature"] for r in got} == {"stream"}
