@@ -22,6 +22,8 @@ class Case:
     description: str = ""
     model: str | None = None  # sent instead of the target model's name
     stream: bool | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # API-specific knobs, read by the API's module
+    headers: dict[str, str] = field(default_factory=dict)
     source: str = ""  # file:line, for messages
 
     @property
@@ -83,6 +85,7 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
             api=data["api"], feature=data["feature"], id=raw["id"], request=raw["request"],
             expect=raw["expect"], requires=requires, description=raw.get("description", ""),
             model=raw.get("model"), stream=raw.get("stream"),
+            options=dict(raw.get("options", {})), headers=dict(raw.get("headers", {})),
             source=f"{shown}:{doc.line_of(where)}",
         ))
     return cases

@@ -39,8 +39,10 @@ def run(item: PlanItem, mode: str, cassettes_dir: Path, client: httpx.Client | N
         return Outcome("error", reason=item.load_error)
     case, target, model = item.case, item.target, item.model
     fam = family_of(case.api)
+    if fam is None:
+        return Outcome("error", reason=f"no module implements the {case.api} API yet")
     surface = target.surfaces[case.api]
-    request = fam.build_request(case, model.wire_name, surface)
+    request = fam.build_request(case, model.wire_name_for(case.api), surface)
     cassette = recording.cassette_path(cassettes_dir, target.name, case.api, case.feature, case.id, model.key)
     shown = _shown(cassette, root)
     own_client = client is None

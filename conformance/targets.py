@@ -71,6 +71,7 @@ class Surface:
     base_url: str
     auth: Auth
     headers: dict[str, str] = field(default_factory=dict)
+    path: str | None = None  # endpoint path template overriding the API's default ({model} placeholder)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,10 @@ class Model:
     capabilities: frozenset[str]
     unsupported: dict[str, str] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # per-API wire names
+
+    def wire_name_for(self, api: str) -> str:
+        return self.names.get(api, self.wire_name)
 
 
 @dataclass(frozen=True)
@@ -205,13 +210,13 @@ def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None =
         base = ex.text(raw["base_url"], f"{where}.base_url", host_part=True).rstrip("/")
         auth = auth_of(raw["auth"], f"{where}.auth") if "auth" in raw else default_auth
         headers = {k: ex.text(v, f"{where}.headers.{k}") for k, v in raw.get("headers", {}).items()}
-        surfaces[api] = Surface(api, base, auth, headers)
+        surfaces[api] = Surface(api, base, auth, headers, raw.get("path"))
     models = {}
     for key, raw in data["models"].items():
         models[key] = Model(
             key=key, wire_name=raw.get("name", key), apis=tuple(raw["apis"]),
             capabilities=frozenset(raw["capabilities"]), unsupported=dict(raw.get("unsupported", {})),
-            limits=dict(raw.get("limits", {})),
+            limits=dict(raw.get("limits", {})), names=dict(raw.get("names", {})),
         )
     target = Target(
         name=data["name"], path=Path(shown), surfaces=surfaces, models=models,

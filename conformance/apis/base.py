@@ -11,6 +11,7 @@ from ..targets import Surface
 
 class ApiFamily:
     api: ClassVar[str]  # one of conformance.API_IDS
+    recognize_priority: ClassVar[int] = 0  # higher is asked first by apis.recognize()
 
     # -- sending ---------------------------------------------------------------------------------
     def is_stream(self, case: Case) -> bool:
@@ -33,7 +34,11 @@ class ApiFamily:
         raise NotImplementedError
 
     def summary(self, exchange: Exchange) -> dict[str, Any]:
-        """API-neutral view of the reply that cases can expect on: text, finish_reason, usage, ..."""
+        """A view of the reply that cases expect on (`expect.summary`), the same keys in every API:
+        status; text (the generated text, accumulated for streams); finish_reason (the API's own value:
+        finish_reason / status / stop_reason / finishReason); role; usage (the API's own usage object);
+        for streams also events (count) and terminated (the stream ended the way the API says it must);
+        for error replies error (the API's error object). Families may add API-specific keys."""
         raise NotImplementedError
 
     # -- recognising captured traffic (conformance validate) --------------------------------------
@@ -46,3 +51,8 @@ class ApiFamily:
 
 def path_of(url: str) -> str:
     return urlsplit(url).path
+
+
+def endpoint_url(surface: Surface, default_path: str, model: str) -> str:
+    """base_url + the surface's path template (or the API's default), with {model} filled in."""
+    return surface.base_url + (surface.path or default_path).replace("{model}", model)

@@ -19,7 +19,7 @@ from ..cases import Case
 from ..contract import event_path, finding
 from ..exchange import Exchange, Finding, Request
 from ..targets import Surface
-from .base import ApiFamily, path_of
+from .base import ApiFamily, endpoint_url, path_of
 
 SPEC = "openai-chat"
 DONE = "[DONE]"
@@ -36,9 +36,9 @@ class OpenAIChat(ApiFamily):
         body = {"model": case.model or model_name, **case.request}
         return Request(
             method="POST",
-            url=surface.base_url + self.endpoint,
+            url=endpoint_url(surface, self.endpoint, case.model or model_name),
             headers={"Content-Type": "application/json",
-                     "Accept": "text/event-stream" if self.is_stream(case) else "application/json"},
+                     "Accept": "text/event-stream" if self.is_stream(case) else "application/json", **case.headers},
             json_body=body,
             stream=self.is_stream(case),
         )
@@ -189,3 +189,6 @@ class OpenAIChat(ApiFamily):
         return {"status": exchange.status, "text": text.get(0, ""), "role": role, "finish_reason": finish.get(0),
                 "choices": len(set(text) | set(finish)), "usage": usage, "events": len(events),
                 "terminated": bool(events) and events[-1].data == DONE}
+
+
+FAMILY = OpenAIChat()
