@@ -22,6 +22,7 @@ class Case:
     description: str = ""
     model: str | None = None  # sent instead of the target model's name
     stream: bool | None = None
+    negative: bool = False  # for models documented not to serve the API: expects its error envelope
     options: dict[str, Any] = field(default_factory=dict)  # API-specific knobs, read by the API's module
     headers: dict[str, str] = field(default_factory=dict)
     source: str = ""  # file:line, for messages
@@ -84,7 +85,7 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
         cases.append(Case(
             api=data["api"], feature=data["feature"], id=raw["id"], request=raw["request"],
             expect=raw["expect"], requires=requires, description=raw.get("description", ""),
-            model=raw.get("model"), stream=raw.get("stream"),
+            model=raw.get("model"), stream=raw.get("stream"), negative=bool(raw.get("negative", False)),
             options=dict(raw.get("options", {})), headers=dict(raw.get("headers", {})),
             source=f"{shown}:{doc.line_of(where)}",
         ))

@@ -74,14 +74,18 @@ def check_spec(spec: Any, path: tuple = ()) -> None:
         return
     for key, operand in spec.items():
         here = path + (key,)
-        if not isinstance(key, str) or not key.startswith("$"):
+        if not isinstance(key, str):
+            raise SpecError(here, f"field names must be strings, got {type_name(key)} {key!r} (quote it)")
+        if not key.startswith("$"):
             check_spec(operand, here)
             continue
         if key not in OPERATORS:
             raise SpecError(here, f"unknown operator {key} (known: {', '.join(sorted(OPERATORS))})")
         if key == "$type":
             names = operand if isinstance(operand, list) else [operand]
-            bad = [n for n in names if n not in TYPE_NAMES]
+            if not names:
+                raise SpecError(here, "$type takes a type name or a non-empty list of them")
+            bad = [n for n in names if not isinstance(n, str) or n not in TYPE_NAMES]
             if bad:
                 raise SpecError(here, f"unknown type {bad[0]!r} (known: {', '.join(sorted(TYPE_NAMES))})")
         elif key in ("$min", "$max", "$len"):
@@ -177,7 +181,9 @@ def _operator(op: str, operand: Any, value: Any, path: str) -> Iterator[Mismatch
             yield Mismatch(path, f"expected empty, got {_short(value)}")
     elif op in ("$min", "$max", "$len"):
         measured = len(value) if isinstance(value, (str, list, dict)) else value
-        if isinstance(measured, bool) or not isinstance(measured, (int, float)):
+        if op == "$len" and not isinstance(value, (str, list, dict)):
+            yield Mismatch(path, f"$len needs a string, list or object, got {type_name(value)}")
+        elif isinstance(measured, bool) or not isinstance(measured, (int, float)):
             yield Mismatch(path, f"{op} needs a number, string or list, got {type_name(value)}")
         elif op == "$min" and measured < operand:
             yield Mismatch(path, f"expected at least {operand}, got {measured}")

@@ -50,6 +50,11 @@ def feature_marker(feature: str) -> str:
 def unsupported_reason(case: Case, target: Target, model: Model) -> str:
     if case.api not in target.surfaces:
         return f"target {target.name} has no {case.api} surface"
+    if case.negative:
+        # A negative case asks a model the target documents as not serving this API.
+        if case.api in model.unsupported:
+            return ""
+        return f"negative case: runs only on models documented not to serve {case.api}"
     if case.api in model.unsupported:
         return f"{model.key} does not serve {case.api}: {model.unsupported[case.api]}"
     if case.api not in model.apis:
@@ -86,6 +91,8 @@ def build(cases: CaseSet, targets: dict[str, Target | SourceError], selected: li
 
 def selected(item: PlanItem, apis: list[str], models: list[str], features: list[str], case_keys: list[str]) -> bool:
     """Whether the CLI filters keep `item` (empty filter = everything)."""
+    if item.load_error and item.api == "target":
+        return True  # a broken or unknown target must be seen whatever the filters
     if apis and item.api not in apis:
         return False
     if models and item.model_key not in models and item.model_key != "-":

@@ -209,7 +209,14 @@ def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None =
         where = f"surfaces.{api}"
         base = ex.text(raw["base_url"], f"{where}.base_url", host_part=True).rstrip("/")
         auth = auth_of(raw["auth"], f"{where}.auth") if "auth" in raw else default_auth
-        headers = {k: ex.text(v, f"{where}.headers.{k}") for k, v in raw.get("headers", {}).items()}
+        headers = {}
+        for k, v in raw.get("headers", {}).items():
+            if _VAR.search(v):  # a header built from a variable may carry a credential: treat as secret
+                s = ex.secret(v, f"{where}.headers.{k}")
+                secrets.append(s)
+                headers[k] = s.reveal()
+            else:
+                headers[k] = v
         surfaces[api] = Surface(api, base, auth, headers, raw.get("path"))
     models = {}
     for key, raw in data["models"].items():

@@ -9,7 +9,7 @@ source "$here/env.sh"
 mkdir -p "$RUN_DIR"
 chmod 700 "$RUN_DIR"
 
-for venv in llama litellm; do
+for venv in llama litellm convert; do
   [[ -x "$STACK_DIR/$venv/bin/python" ]] || { echo "[start] $venv is not installed: run scripts/live/install.sh" >&2; exit 1; }
 done
 
@@ -37,7 +37,7 @@ if ! alive llama; then
   cat > "$RUN_DIR/llama.json" <<JSON
 {"host": "127.0.0.1", "port": $LLAMA_PORT, "models": [
   {"model": "$model", "model_alias": "smollm2-135m", "n_ctx": 2048, "n_threads": 2, "verbose": false},
-  {"model": "$model", "model_alias": "smollm2-135m-embed", "embedding": true, "n_ctx": 512, "n_threads": 2, "verbose": false}
+  {"model": "$STACK_DIR/models/all-minilm-l6-v2-f16.gguf", "model_alias": "all-minilm-l6-v2", "embedding": true, "n_ctx": 512, "n_threads": 2, "verbose": false}
 ]}
 JSON
   nohup "$STACK_DIR/llama/bin/python" -m llama_cpp.server --config_file "$RUN_DIR/llama.json" \
@@ -54,3 +54,5 @@ if ! alive litellm; then
   echo $! > "$RUN_DIR/litellm.pid"
 fi
 wait_for litellm "http://127.0.0.1:$LITELLM_PORT/v1/models" 120
+
+if [[ -f "$here/mlflow.sh" ]]; then bash "$here/mlflow.sh" start; fi

@@ -3,6 +3,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/env.sh"
+if [[ -f "$here/mlflow.sh" ]]; then bash "$here/mlflow.sh" stop; fi
 for name in litellm llama; do
   pidfile="$RUN_DIR/$name.pid"
   [[ -f "$pidfile" ]] || continue
