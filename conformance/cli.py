@@ -32,13 +32,25 @@ def _run_parser(sub) -> None:
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
 
 
+def _validate_parser(sub) -> None:
+    p = sub.add_parser("validate", help="check recorded traffic (vcrpy cassettes) against the API contracts",
+                       description="Judge every interaction of vcrpy cassette files against the published API "
+                                   "contracts. Exit 0: all conform; 1: a violation; 2: a file could not be read.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="vcrpy cassette files")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="conformance", description="Conformance suite for AI gateways.")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
+    _validate_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "validate":
+        from . import validate
+        return validate.run(args.files, args.json, sys.stdout)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

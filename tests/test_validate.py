@@ -1,0 +1,105 @@
+"""`conformance validate` on cassette files: formats, skipping, exit codes, messages."""
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run_cli
+
+CHAT_CASSETTES = sorted((ROOT / "cassettes" / "litellm-local" / "openai-chat").rglob("*.yaml"))
+SHARED = ROOT.parent / "shared" / "recordings"
+
+REPLY = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+         "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                      "message": {"role": "assistant", "content": "hi", "refusal": None}}]}
+
+
+def cassette(tmp_path: Path, interactions: list[dict], name: str = "c.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump({"interactions": interactions, "version": 1}))
+    return path
+
+
+def interaction(uri: str, response_body: bytes | str, status: int = 200, headers: dict | None = None,
+                request_body: str = '{"model": "m", "messages": [{"role": "user", "content": "hi"}]}') -> dict:
+    return {"request": {"method": "POST", "uri": uri, "body": request_body, "headers": {}},
+            "response": {"status": {"code": status, "message": "OK"},
+                         "headers": headers or {"content-type": ["application/json"]},
+                         "body": {"string": response_body}}}
+
+
+def test_a_conforming_cassette_exits_0(tmp_path):
+    path = cassette(tmp_path, [interaction("https://api.example/v1/chat/completions", json.dumps(REPLY))])
+    proc = run_cli("validate", str(path))
+    assert proc.returncode == 0, proc.stdout
+    assert "#0 POST https://api.example/v1/chat/completions [openai-chat]: ok" in proc.stdout
+    assert "1 conform, 0 violate, 0 skipped" in proc.stdout
+
+
+def test_a_violation_exits_1_and_names_the_path(tmp_path):
+    bad = {**REPLY, "choices": [{**REPLY["choices"][0], "finish_reason": "done"}]}
+    path = cassette(tmp_path, [interaction("https://api.example/v1/chat/completions", json.dumps(bad))])
+    proc = run_cli("validate", str(path))
+    assert proc.returncode == 1
+    assert '[contract] $.choices[0].finish_reason: "done" is not one of' in proc.stdout
+
+
+def test_gzip_and_base64_bodies_are_decoded(tmp_path):
+    raw = gzip.compress(json.dumps(REPLY).encode())
+    inter = interaction("https://api.example/v1/chat/completions", raw,
+                        headers={"content-type": ["application/json"], "content-encoding": ["gzip"]})
+    path = cassette(tmp_path, [inter])  # yaml.safe_dump writes bytes as !!binary base64
+    assert "!!binary" in path.read_text()
+    proc = run_cli("validate", str(path))
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_parsed_body_variant_is_read(tmp_path):
+    inter = interaction("https://api.example/v1/chat/completions", "")
+    del inter["response"]["body"]
+    inter["response"]["parsed_body"] = REPLY
+    proc = run_cli("validate", str(cassette(tmp_path, [inter])))
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_unknown_endpoints_are_skipped_not_failed(tmp_path):
+    path = cassette(tmp_path, [interaction("https://api.example/v1/files", "{}")])
+    proc = run_cli("validate", "--json", str(path))
+    assert proc.returncode == 0
+    doc = json.loads(proc.stdout)
+    [item] = doc["files"][0]["interactions"]
+    assert item["verdict"] == "skipped" and item["api"] is None
+    assert doc["summary"] == {"files": 1, "unreadable": 0, "conform": 0, "violate": 0, "skipped": 1}
+
+
+@pytest.mark.parametrize("content,why", [
+    ("interactions: [unclosed\n", "invalid YAML at line 2"),
+    ("just: a mapping\n", "not a vcrpy cassette (no `interactions` list at the top level)"),
+])
+def test_an_unreadable_file_exits_2_and_says_why_while_others_are_still_judged(tmp_path, content, why):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(content)
+    good = cassette(tmp_path, [interaction("https://api.example/v1/chat/completions", json.dumps(REPLY))])
+    proc = run_cli("validate", str(broken), str(good), str(tmp_path / "missing.yaml"))
+    assert proc.returncode == 2
+    assert f"cannot read: {why}" in proc.stdout
+    assert "cannot read: cannot read: No such file or directory" in proc.stdout
+    assert "[openai-chat]: ok" in proc.stdout
+
+
+def test_the_shipped_chat_cassettes_validate_with_the_same_verdicts_as_the_run():
+    baseline = json.loads((ROOT / "baselines" / "litellm-local.json").read_text())["verdicts"]
+    proc = run_cli("validate", "--json", *map(str, CHAT_CASSETTES))
+    doc = json.loads(proc.stdout)
+    for f in doc["files"]:
+        path = Path(f["file"])
+        case_id = path.name.split("--")[0]
+        # the contract alone: a baseline "pass" must validate clean (case expectations are not applied)
+        test_id = f"litellm-local:openai-chat/{path.parent.name}/{case_id}:smollm2-135m"
+        if baseline.get(test_id) == "pass":
+            assert all(i["verdict"] == "conform" for i in f["interactions"]), f
