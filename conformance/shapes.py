@@ -47,7 +47,10 @@ def reply_shape(exchange: Exchange) -> dict[str, Any]:
     if exchange.events is not None:
         by_name: dict[str, Any] = {}
         for ev in exchange.events:
-            name = ev.event or "message"
+            # Unnamed SSE events are grouped by their JSON `type` when they have one (Responses-style
+            # streams through some gateways), so each event kind keeps its own shape.
+            typed = ev.json.get("type") if isinstance(ev.json, dict) else None
+            name = ev.event or (typed if isinstance(typed, str) else "message")
             shape = shape_of(ev.json) if ev.json is not None else ("text:" + ev.data if ev.data.startswith("[") else "text")
             by_name[name] = shape if name not in by_name else merge(by_name[name], shape)
         out["events"] = by_name
