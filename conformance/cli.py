@@ -1,7 +1,8 @@
-"""`conformance` command line: run the suite (through pytest), compare with baselines."""
+"""`conformance` command line: run the suite (through pytest), compare with baselines, read reports."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -24,9 +25,12 @@ def _run_parser(sub) -> None:
     p.add_argument("-n", "--workers", default=None, help="parallel workers (pytest-xdist), e.g. 4 or auto")
     p.add_argument("--report-dir", default="reports", help="folder for run reports (default: reports/)")
     p.add_argument("--baseline", default=None,
-                   help="baseline file or folder (one <target>.json each): exit 1 only when a verdict changed")
+                   help="baseline file or folder (one <target>.json each): exit 1 only when a verdict changed; "
+                        "or a past run (results.json or report folder): exit 1 only on a regression")
     p.add_argument("--write-baseline", default=None, help="write this run's verdicts as the baseline (file or folder)")
     p.add_argument("--snapshot-update", action="store_true", help="accept new or changed reply shapes")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="run slice I of N (1-based) of the selected tests, balanced by recorded latency")
     p.add_argument("--root", default=".", help="project folder with cases/, targets/, cassettes/ (default: .)")
     p.add_argument("-v", "--verbose", action="store_true", help="pytest's per-test output and failure details")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
@@ -40,17 +44,47 @@ def _validate_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _report_parser(sub) -> None:
+    p = sub.add_parser("report", help="read past runs: show one, diff two, merge shards",
+                       description="Work with run reports (reports/<run-id>/ folders or their results.json).")
+    rsub = p.add_subparsers(dest="report_command", required=True)
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--reports", default="reports",
+                       help="folder of run reports, for run names such as `latest` (default: reports/)")
+    show = rsub.add_parser("show", parents=[where], help="summary of a past run",
+                           description="Print a past run's verdict table, profile levels and failing tests.")
+    show.add_argument("run", nargs="?", default="latest",
+                      help="results.json, report folder, or a run name under --reports (default: latest)")
+    d = rsub.add_parser("diff", parents=[where], help="what changed between two runs, regressions first",
+                        description="Compare two runs test by test, most serious first: regressed, new errors, "
+                                    "newly unsupported, fixed, other changes, new tests, removed tests. "
+                                    "Exit 1 when anything regressed (pass -> fail/error, anything -> error, "
+                                    "supported -> unsupported), 0 otherwise, 2 when a run cannot be read.")
+    d.add_argument("base", metavar="BASE", help="the earlier run: results.json, report folder or run name")
+    d.add_argument("new", metavar="NEW", help="the later run: results.json, report folder or run name")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    m = rsub.add_parser("merge", parents=[where], help="merge the reports of shard runs into one",
+                        description="Merge the reports of `conformance run --shard I/N` runs into one report "
+                                    "(results.json, junit.xml, matrix.md, matrix.html).")
+    m.add_argument("dirs", nargs="+", metavar="DIR", help="the shard runs: report folders or results.json files")
+    m.add_argument("--out", default=None,
+                   help="folder for the merged report (default: <reports>/<new run id>, mirrored to latest)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="conformance", description="Conformance suite for AI gateways.")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _validate_parser(sub)
+    _report_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
     if args.command == "validate":
         from . import validate
         return validate.run(args.files, args.json, sys.stdout)
+    if args.command == "report":
+        return cmd_report(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 
@@ -78,6 +112,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["-n", str(args.workers)]
     if args.snapshot_update:
         pytest_args.append("--snapshot-update")
+    if args.shard:
+        from .shard import parse
+        try:
+            parse(args.shard)
+        except ValueError as exc:
+            print(f"conformance: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        pytest_args += ["--shard", args.shard]
     pytest_args += ["-v", "--tb=short"] if args.verbose else ["-q", "--no-header", "--tb=no", "-rN"]
     pytest_args += args.pytest_args
     code = pytest.main(pytest_args)
@@ -87,10 +129,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     doc = report.load(results_path)
     results = doc["results"]
+    if doc.get("profiles"):
+        print("\n" + "\n".join(report.profile_lines(doc["profiles"])))
     _print_problems(results)
     if args.write_baseline:
         for f in report.write_baseline(_under(root, args.write_baseline), results):
             print(f"baseline written: {f}")
+    if args.baseline and report.is_report(_under(root, args.baseline)):
+        return _against_report(_under(root, args.baseline), args.baseline, doc)
     if args.baseline:
         try:
             baseline = report.load_baseline(_under(root, args.baseline), doc["run"]["targets"])
@@ -112,6 +158,66 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
+def _against_report(path: Path, shown: str, doc: dict) -> int:
+    """--baseline given a past run: the `report diff` rules (exit 1 only on a regression). Tests the
+    base ran but this run did not (filters, a shard) are left out, as with verdict-map baselines."""
+    try:
+        base = report.load(path)
+    except (OSError, ValueError) as exc:
+        print(f"conformance: cannot read the baseline {shown}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    d = report.diff(base, doc, include_removed=False)
+    print(f"\nagainst the baseline run {(base.get('run') or {}).get('id', shown)} ({shown}):")
+    for line in report.diff_lines(d):
+        print(f"  {line}")
+    return EXIT_FAILED if d["regression"] else EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    reports_root = Path(args.reports)
+    try:
+        if args.report_command == "show":
+            doc = report.load(report.resolve_run(args.run, reports_root))
+            print("\n".join(report.show_lines(doc)))
+            return EXIT_OK
+        if args.report_command == "diff":
+            base = report.load(report.resolve_run(args.base, reports_root))
+            new = report.load(report.resolve_run(args.new, reports_root))
+            d = report.diff(base, new)
+            if args.json:
+                print(json.dumps(d, indent=2))
+            else:
+                print(f"conformance report diff: {args.base} -> {args.new}")
+                print("\n".join(report.diff_lines(d)))
+            return EXIT_FAILED if d["regression"] else EXIT_OK
+        if args.report_command == "merge":
+            return _merge(args.dirs, args.out, reports_root)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # unreadable or not a report
+        print(f"conformance: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE
+
+
+def _merge(dirs: list[str], out: str | None, reports_root: Path) -> int:
+    paths = [report.resolve_run(d, reports_root) for d in dirs]
+    docs = [report.load(p) for p in paths]
+    run_id = report.new_run_id()
+    merged, warnings = report.merge(docs, run_id)
+    for w in warnings:
+        print(f"conformance: warning: {w}", file=sys.stderr)
+    out_dir = Path(out) if out else reports_root / run_id
+    report.write_document(out_dir, merged, latest=None if out else reports_root / "latest")
+    junits = [(p if p.is_dir() else p.parent) / "junit.xml" for p in paths]
+    if all(j.is_file() for j in junits):
+        report.merge_junit(junits, out_dir / "junit.xml")
+    else:
+        print("conformance: warning: not every run has a junit.xml; the merged report has none", file=sys.stderr)
+    s = merged["summary"]
+    print(f"merged {len(docs)} run(s), {s['total']} tests ({s['pass']} pass, {s['fail']} fail, {s['error']} error, "
+          f"{s['unsupported']} unsupported) into {out_dir}")
+    return EXIT_OK
+
+
 def _under(root: Path, path: str) -> Path:
     """Relative paths given to `run` are relative to the project folder (--root)."""
     p = Path(path)
@@ -119,17 +225,9 @@ def _under(root: Path, path: str) -> Path:
 
 
 def _print_problems(results: list[dict], limit: int = 40) -> None:
-    bad = [r for r in results if r["verdict"] in ("fail", "error")]
-    if not bad:
-        return
-    print(f"\n{len(bad)} test(s) did not pass:")
-    for r in bad[:limit]:
-        first = r["findings"][0] if r["findings"] else None
-        why = f"[{first['layer']}] {first['path']}: {first['message']}" if first else r.get("reason", "")
-        more = f" (+{len(r['findings']) - 1} more)" if len(r["findings"]) > 1 else ""
-        print(f"  {r['verdict'].upper():5} {r['id']}  {why}{more}")
-    if len(bad) > limit:
-        print(f"  ... and {len(bad) - limit} more; see the report")
+    lines = report.problem_lines(results, limit)
+    if lines:
+        print("\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ import pytest
 
 from . import cases as case_loader
 from . import plan as planner
-from . import report, runner, shapes, targets as target_loader
+from . import recording
+from . import report, runner, shapes, shard as sharding, targets as target_loader
 from .runner import MODES
 
 SUITE = Path(__file__).with_name("suite.py")
@@ -43,6 +44,8 @@ class State:
         self.reports_root = reports_root if reports_root.is_absolute() else self.root / reports_root
         self.report_dir = self.reports_root / self.run_id
         self.started = report.now_iso()
+        self.shard = sharding.parse(opt.conformance_shard) if opt.conformance_shard else None
+        self.shard_info: dict[str, int] | None = None  # set at collection: index, count, tests, plan
         self.results: dict[str, dict[str, Any]] = {}
         self.clients: dict[str, Any] = {}
 
@@ -78,6 +81,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="where run reports go (default: reports/)")
     g.addoption("--run-id", default=None, dest="conformance_run_id",
                 help="name of this run's report folder (default: a UTC timestamp)")
+    g.addoption("--shard", default=None, dest="conformance_shard", metavar="I/N",
+                help="run only slice I of N (1-based) of the selected tests, balanced by recorded latency; "
+                     "merge the shards' reports with `conformance report merge`")
 
 
 def _active(config: pytest.Config) -> bool:
@@ -89,13 +95,19 @@ def _active(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     if not _active(config):
         return
-    state = State(config)
+    try:
+        state = State(config)
+    except ValueError as exc:  # a malformed --shard
+        raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(SUITE)]
     for marker in sorted({m for item in state.items for m in item.markers}):
         config.addinivalue_line("markers", f"{marker}: conformance API/feature selector")
     config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
+    if state.mode in ("live", "record") and not _is_worker(config):
+        from .progress import Progress
+        config.pluginmanager.register(Progress(config), "conformance-progress")
     if not _is_worker(config):
         state.report_dir.mkdir(parents=True, exist_ok=True)
         if not config.option.xmlpath:
@@ -123,6 +135,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("conformance_item", params)
 
 
+# trylast: the shard is cut from what -k/-m and the filters left, so shards stay balanced.
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = state_of(config)
     if state is None:
@@ -136,9 +150,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             keep.append(item)
         else:
             drop.append(item)
+    if state.shard:
+        keep, not_mine = _shard(state, keep)
+        drop += not_mine
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _planned(item: pytest.Item) -> planner.PlanItem | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("conformance_item") if callspec else None
+
+
+def _shard(state: State, items: list[pytest.Item]) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """This shard's items and the others', from the recorded latency of each test's cassette."""
+    tests = []
+    for item in items:
+        p = _planned(item)
+        if p is None:
+            tests.append((item.nodeid, None, True))
+            continue
+        sends = not (p.unsupported or p.load_error)
+        latency = None
+        if sends:
+            latency = sharding.recorded_latency(recording.cassette_path(
+                state.cassettes_dir, p.target_name, p.api, p.feature, p.case_id, p.model_key))
+        tests.append((p.id, latency, sends))
+    index, count = state.shard
+    mine = sharding.select(sharding.weigh(tests), index, count)
+    keep, others = [], []
+    for item, (key, _, _) in zip(items, tests):
+        (keep if key in mine else others).append(item)
+    state.shard_info = {"index": index, "count": count, "tests": len(keep), "plan": len(items)}
+    return keep, others
 
 
 @pytest.fixture(scope="session")
@@ -151,7 +196,9 @@ def conformance_state(request: pytest.FixtureRequest) -> State:
 
 def execute(state: State, item: planner.PlanItem) -> tuple[dict[str, Any], Any]:
     """Run `item` and build its results.json entry."""
-    client = state.client_for(item.target) if item.target is not None and state.mode != "replay" else None
+    # One client per target for the whole session, in replay too: building an httpx client loads the
+    # CA bundle into an SSL context (tens of ms), which per test cost more than the replay itself.
+    client = state.client_for(item.target) if item.target is not None else None
     outcome = runner.run(item, state.mode, state.cassettes_dir, client=client, root=state.root)
     ex = outcome.exchange
     entry = {
@@ -161,6 +208,7 @@ def execute(state: State, item: planner.PlanItem) -> tuple[dict[str, Any], Any]:
         "status": ex.status if ex else None, "stream": bool(ex and ex.request.stream),
         "latency_ms": ex.latency_ms if ex else None, "ttft_ms": ex.ttft_ms if ex else None,
         "cassette": outcome.cassette, "shape": None,
+        "attempts": outcome.attempts,  # every try sent in live/record (status, elapsed_ms, why retried); [] in replay
     }
     return entry, outcome
 
@@ -178,6 +226,8 @@ class ResultCollector:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if _is_worker(self.config):
+            return  # xdist sends the report, properties included, to the controller, which reads them
         props = [p for p in report.user_properties if p[0] == _PROPERTY]
         if not props:
             return
@@ -192,8 +242,9 @@ class ResultCollector:
             client.close()
         if _is_worker(self.config):
             return
+        shard = state.shard_info or ({"index": state.shard[0], "count": state.shard[1]} if state.shard else None)
         run = report.run_metadata(state.run_id, state.selected_targets, state.mode, state.started, state.root,
-                                  dict(state.filters))
+                                  dict(state.filters), shard=shard)
         run["finished"] = report.now_iso()
         report.write(state.report_dir, run, list(state.results.values()), latest=state.reports_root / "latest")
 

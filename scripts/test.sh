@@ -11,5 +11,7 @@ quiet() { grep -v "is ignored: it is neither a file nor a directory" || true; }
 bash scripts/live/install.sh 2>&1 | quiet
 trap 'bash scripts/live/stop.sh' EXIT
 bash scripts/live/start.sh
+# tests/test_matrix_html_browser.py renders matrix.html in headless Chromium (Debian's package).
+[[ -x /usr/bin/chromium ]] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 # required: live tests fail (instead of skipping) when the stack does not answer.
 CONFORMANCE_LIVE=required .venv/bin/python -m pytest "$@"

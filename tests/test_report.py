@@ -1,0 +1,289 @@
+"""Reports people read and CI acts on: profile levels, results.json metadata, junit.xml, matrix.md,
+matrix.html, `conformance report show`, and the progress of long runs."""
+from __future__ import annotations
+
+import json
+import re
+import time
+import xml.etree.ElementTree as ET
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from conformance import matrix_html, profiles, report
+from conformance.progress import Progress, model_of
+from tests.conftest import run_cli
+
+OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}  # nothing listens there: nothing may be sent
+
+
+def entry(model: str, api: str, feature: str, case: str, verdict: str, target: str = "t", **extra) -> dict:
+    return {"id": f"{target}:{api}/{feature}/{case}:{model}", "target": target, "model": model, "api": api,
+            "feature": feature, "case": case, "verdict": verdict, "findings": extra.pop("findings", []),
+            "reason": extra.pop("reason", ""), "status": 200, "stream": extra.pop("stream", False),
+            "latency_ms": extra.pop("latency_ms", None), "ttft_ms": extra.pop("ttft_ms", None),
+            "cassette": None, "shape": None, **extra}
+
+
+def level(summary: list[dict], model: str, api: str, profile: str) -> dict:
+    [p] = [p for p in summary if (p["model"], p["api"], p["profile"]) == (model, api, profile)]
+    return p
+
+
+# -- profiles ------------------------------------------------------------------------------------
+
+def test_profile_table_puts_unlisted_and_sub_features_in_the_right_profile():
+    assert profiles.profile_of("openai-chat", "text") == "core"
+    assert profiles.profile_of("openai-chat", "errors") == "core"
+    assert profiles.profile_of("openai-chat", "vision.inline") == "extended"
+    assert profiles.profile_of("openai-chat", "stream.usage") == "core"  # sub-feature of a core one
+    assert profiles.profile_of("openai-chat", "something-new") == "extended"
+    assert profiles.profile_of("streaming", "stream") == "core"  # "streaming" is not a sub-feature...
+    assert profiles.profile_of("openai-chat", "streaming") == "extended"  # ...of "stream"
+    assert profiles.profile_of("a-family-not-in-the-table", "text") == "core"
+
+
+def test_levels_success_partial_failure_and_unsupported_features_never_count():
+    results = [
+        # m1: core text passes, stream fails, system unsupported -> partial; extended vision passes -> success
+        entry("m1", "openai-chat", "text", "a", "pass"), entry("m1", "openai-chat", "text", "b", "pass"),
+        entry("m1", "openai-chat", "stream", "a", "fail"), entry("m1", "openai-chat", "stream", "b", "pass"),
+        entry("m1", "openai-chat", "system", "a", "unsupported"),
+        entry("m1", "openai-chat", "vision.inline", "a", "pass"),
+        entry("m1", "openai-chat", "vision.inline", "b", "unsupported"),
+        # m2: every supported core feature passes -> success, although stream is unsupported
+        entry("m2", "openai-chat", "text", "a", "pass"), entry("m2", "openai-chat", "stream", "a", "unsupported"),
+        # m3: nothing passes -> failure (an error counts like a fail)
+        entry("m3", "openai-chat", "text", "a", "error"), entry("m3", "openai-chat", "errors", "a", "fail"),
+        # m4: declares nothing -> unsupported, never failure
+        entry("m4", "openai-chat", "text", "a", "unsupported"),
+    ]
+    s = report.profile_summary(results)
+    m1 = level(s, "m1", "openai-chat", "core")
+    assert m1["level"] == "partial"
+    assert m1["supported"] == ["stream", "text"] and m1["unsupported"] == ["system"]
+    assert m1["passing"] == ["text"] and m1["failing"] == ["stream"]
+    assert m1["tests"] == {"pass": 3, "fail": 1, "error": 0, "unsupported": 1}
+    assert level(s, "m1", "openai-chat", "extended")["level"] == "success"
+    assert level(s, "m2", "openai-chat", "core")["level"] == "success"
+    assert level(s, "m2", "openai-chat", "core")["unsupported"] == ["stream"]
+    assert level(s, "m3", "openai-chat", "core")["level"] == "failure"
+    assert level(s, "m4", "openai-chat", "core")["level"] == "unsupported"
+
+
+def test_a_case_file_that_failed_to_load_counts_against_the_models_serving_its_api():
+    results = [entry("m1", "openai-chat", "text", "a", "pass"),
+               entry("m2", "openai-chat", "text", "a", "unsupported"),
+               entry("-", "openai-chat", "vision", "(file)", "error", reason="cases/x.yaml:3: bad"),
+               entry("-", "gemini", "text", "(file)", "error", reason="cases/y.yaml:1: bad")]
+    s = report.profile_summary(results)
+    assert level(s, "m1", "openai-chat", "extended")["failing"] == ["vision"]
+    assert not [p for p in s if p["model"] == "m2" and p["level"] not in ("unsupported",)]
+    assert level(s, "-", "gemini", "core")["level"] == "failure"  # nobody serves it: shown on its own
+
+
+def test_latency_statistics_are_median_and_nearest_rank_p95():
+    assert report.stats([]) is None
+    assert report.stats([5.0]) == {"median": 5.0, "p95": 5.0, "n": 1}
+    values = [float(v) for v in range(1, 101)]
+    assert report.stats(values) == {"median": 50.5, "p95": 95.0, "n": 100}
+
+
+# -- matrix.md / matrix.html from synthetic results -------------------------------------------------
+
+def synthetic(n_models: int = 3, n_features: int = 8, n_cases: int = 4) -> list[dict]:
+    out = []
+    for m in range(n_models):
+        for f in range(n_features):
+            for c in range(n_cases):
+                verdict = ("pass", "fail", "unsupported", "error")[(m + f + c) % 4]
+                findings = ([{"layer": "case", "path": "$status", "message": "expected 200, got <500>"},
+                             {"layer": "contract", "path": "events[3].type", "message": "unknown event", "event": 3}]
+                            if verdict == "fail" else [])
+                out.append(entry(f"model-{m}", "openai-chat" if f % 2 else "anthropic-messages", f"feat-{f}",
+                                 f"case-{c}", verdict, findings=findings, reason="no cassette" if verdict == "error" else "",
+                                 stream=c % 2 == 1, latency_ms=100.0 + c if verdict != "unsupported" else None,
+                                 ttft_ms=10.0 + c if c % 2 and verdict != "unsupported" else None))
+    return out
+
+
+def run_doc(results: list[dict]) -> dict:
+    run = {"id": "r1", "targets": ["t"], "mode": "replay", "started": "s", "finished": "f", "suite_version": "0",
+           "python": "3", "git_commit": None, "filters": {}, "sdks": {}, "shard": None}
+    return report.document(run, results)
+
+
+def test_matrix_markdown_has_every_row_column_latency_and_links_to_existing_anchors():
+    results = synthetic()
+    doc = run_doc(results)
+    md = report.matrix_markdown(doc["run"], doc["results"])
+    header = next(line for line in md.splitlines() if line.startswith("| api / feature"))
+    assert [c.strip() for c in header.strip("|").split("|")][2:] == ["model-0", "model-1", "model-2"]
+    for r in results:
+        assert f"| {r['api']} / {r['feature']} |" in md
+    assert "| latency ms: median / p95 |" in md and "| TTFT ms (streams): median / p95 |" in md
+    links = set(re.findall(r"\]\(#([^)]+)\)", md))
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', md))
+    assert links and links <= anchors
+    assert len(anchors) == sum(1 for r in results if r["verdict"] in ("fail", "error"))
+    assert "expected `200`, got `<500>`" in md  # case findings show expected / got
+    assert "### Profiles" in md
+
+
+def test_matrix_html_is_self_contained_escaped_and_fast():
+    results = synthetic(n_models=6, n_features=40, n_cases=10)  # 2400 tests
+    doc = run_doc(results)
+    started = time.perf_counter()
+    page = matrix_html.render(doc)
+    took = time.perf_counter() - started
+    print(f"matrix.html for {len(results)} tests: {len(page) / 1024:.0f} KiB rendered in {took * 1000:.0f} ms")
+    assert took < 5
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    assert not re.search(r"<script|<link|<img|\bsrc=|url\(|@import|https?://", page, re.I)
+    assert "&lt;500&gt;" in page and "<500>" not in page
+    hrefs = set(re.findall(r'href="#([^"]+)"', page))
+    ids = set(re.findall(r' id="([^"]+)"', page))
+    assert hrefs and hrefs <= ids
+
+
+# -- a real replay run: results.json metadata, junit.xml, report show --------------------------------
+
+@pytest.fixture
+def replayed(project_copy: Path) -> Path:
+    run_cli("run", "--root", str(project_copy), env=OFFLINE)
+    latest = project_copy / "reports" / "latest"
+    assert (latest / "results.json").exists()
+    return latest
+
+
+def test_results_json_holds_the_run_metadata_and_profiles(replayed: Path):
+    doc = json.loads((replayed / "results.json").read_text())
+    run = doc["run"]
+    assert run["mode"] == "replay" and run["targets"] and run["shard"] is None
+    assert run["started"] <= run["finished"] and "git_commit" in run and run["suite_version"]
+    assert set(run["sdks"]) == {"openai", "anthropic", "google-genai", "databricks-sdk"}
+    for name, version in run["sdks"].items():
+        try:
+            assert version == metadata.version(name)
+        except metadata.PackageNotFoundError:
+            assert version is None
+    assert doc["summary"]["total"] == len(doc["results"])
+    assert doc["profiles"] == report.profile_summary(doc["results"])
+    keys = {(r["target"], r["model"], r["api"], profiles.profile_of(r["api"], r["feature"]))
+            for r in doc["results"] if r["model"] != "-"}
+    assert keys <= {(p["target"], p["model"], p["api"], p["profile"]) for p in doc["profiles"]}
+    assert {p["level"] for p in doc["profiles"]} <= set(report.LEVELS)
+    assert (replayed / "matrix.md").exists() and (replayed / "matrix.html").exists()
+
+
+def test_junit_xml_has_one_testcase_per_test_and_the_findings_in_the_failure_text(replayed: Path):
+    doc = json.loads((replayed / "results.json").read_text())
+    root = ET.parse(replayed / "junit.xml").getroot()
+    cases = {re.sub(r"^test_conformance\[(.*)\]$", r"\1", c.get("name")): c for c in root.iter("testcase")}
+    assert len(cases) == len(doc["results"]) == len(list(root.iter("testcase")))
+    for r in doc["results"]:
+        case = cases[r["id"]]
+        failure = case.find("failure")
+        if r["verdict"] == "fail":
+            assert failure is not None
+            text = (failure.get("message") or "") + (failure.text or "")
+            for f in r["findings"]:
+                assert f["path"] in text and f["message"][:40] in text
+        elif r["verdict"] == "error":
+            assert failure is not None and "error:" in (failure.get("message") or "") + (failure.text or "")
+        elif r["verdict"] == "unsupported":
+            assert case.find("skipped") is not None
+        assert "conformance.result" not in ET.tostring(case, encoding="unicode")  # the JSON stays out
+
+
+def test_report_show_prints_table_profiles_and_failing_tests(replayed: Path):
+    doc = json.loads((replayed / "results.json").read_text())
+    for args in (["latest", "--reports", str(replayed.parent)], [str(replayed)], [str(replayed / "results.json")]):
+        proc = run_cli("report", "show", *args)
+        assert proc.returncode == 0, proc.stderr
+        out = proc.stdout
+        assert doc["run"]["id"] in out and "target / api" in out and "level" in out
+        bad = [r for r in doc["results"] if r["verdict"] in ("fail", "error")]
+        if bad:
+            assert "did not pass" in out and bad[0]["id"] in out
+        shown = [p for p in doc["profiles"] if p["level"] != "unsupported"]
+        for p in shown:
+            assert re.search(rf"{re.escape(p['api'])}: {p['profile']}\s+{p['level']}", out)
+    proc = run_cli("report", "show", "no-such-run", "--reports", str(replayed.parent))
+    assert proc.returncode == 2 and "no-such-run" in proc.stderr
+
+
+# -- progress of long runs -----------------------------------------------------------------------------
+
+class FakeTerminal:
+    def __init__(self, isatty: bool):
+        self.isatty = isatty
+        self.out = ""
+
+    def write(self, text: str, flush: bool = False) -> None:
+        self.out += text
+
+    def line(self, text: str) -> None:
+        self.out += text + "\n"
+
+
+class FakeConfig:
+    def __init__(self, tr):
+        self.pluginmanager = type("PM", (), {"get_plugin": staticmethod(lambda name: tr)})()
+
+    def get_verbosity(self):
+        return 0
+
+
+class FakeReport:
+    def __init__(self, when: str, outcome: str):
+        self.when, self.outcome = when, outcome
+        self.passed, self.failed = outcome == "passed", outcome == "failed"
+
+
+def feed(progress: Progress, n: int) -> None:
+    progress.total = n
+    for i in range(n):
+        progress.pytest_runtest_logstart(f"suite.py::test_conformance[t:openai-chat/text/c{i}:model-{i % 2}]", None)
+        progress.pytest_runtest_logreport(FakeReport("setup", "passed"))
+        progress.pytest_runtest_logreport(FakeReport("call", "failed" if i % 3 == 0 else "passed"))
+        progress.pytest_runtest_logreport(FakeReport("teardown", "passed"))
+
+
+def test_progress_on_a_terminal_is_one_rewritten_line():
+    tr = FakeTerminal(isatty=True)
+    p = Progress(FakeConfig(tr))
+    feed(p, 30)
+    p.pytest_sessionfinish(None)
+    assert "\n" not in tr.out[:-1] and tr.out.endswith("\n")
+    frames = tr.out.rstrip("\n").split("\r")[1:]
+    assert len(frames) == 60  # one frame when a test starts, one when it ends
+    assert frames[-1].startswith("conformance: 30/30 done (100%), 10 failed, model model-1")
+
+
+def test_progress_in_a_log_is_a_plain_line_every_n_tests():
+    tr = FakeTerminal(isatty=False)
+    p = Progress(FakeConfig(tr), every_tests=10, every_s=3600)
+    feed(p, 25)
+    lines = tr.out.splitlines()
+    assert [line.split(" done")[0] for line in lines] == ["conformance: 10/25", "conformance: 20/25",
+                                                           "conformance: 25/25"]
+    assert "\r" not in tr.out and "9 failed" in lines[-1]
+
+
+def test_model_of_a_node_id():
+    assert model_of("conformance/suite.py::test_conformance[t:openai-chat/text/a:smollm2-135m]") == "smollm2-135m"
+    assert model_of("tests/test_x.py::test_plain") == "?"
+
+
+def test_live_runs_show_progress_and_replay_runs_stay_quiet(project_copy: Path):
+    # Live against a port where nothing listens and without the key: every test errors at once,
+    # nothing is sent, and the progress lines still count them (stdout is a pipe: plain lines).
+    live = run_cli("run", "--root", str(project_copy), "--mode", "live", "--feature", "text", env=OFFLINE)
+    lines = [line for line in live.stdout.splitlines() if line.startswith("conformance: ")]
+    assert lines, live.stdout[-2000:]
+    total = json.loads((project_copy / "reports" / "latest" / "results.json").read_text())["summary"]["total"]
+    assert re.match(rf"conformance: {total}/{total} done \(100%\), \d+ failed", lines[-1])
+    replay = run_cli("run", "--root", str(project_copy), "--feature", "text", env=OFFLINE)
+    assert not [line for line in replay.stdout.splitlines() if re.match(r"conformance: \d+/", line)]
