@@ -132,30 +132,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     if doc.get("profiles"):
         print("\n" + "\n".join(report.profile_lines(doc["profiles"])))
     _print_problems(results)
-    if args.write_baseline:
-        for f in report.write_baseline(_under(root, args.write_baseline), results):
-            print(f"baseline written: {f}")
-    if args.baseline and report.is_report(_under(root, args.baseline)):
-        return _against_report(_under(root, args.baseline), args.baseline, doc)
-    if args.baseline:
-        try:
-            baseline = report.load_baseline(_under(root, args.baseline), doc["run"]["targets"])
-        except (FileNotFoundError, ValueError) as exc:
-            print(f"conformance: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        changes = report.compare_to_baseline(results, baseline)
-        if changes:
-            print(f"\n{len(changes)} verdict(s) changed against the baseline {args.baseline}:")
-            for test_id, before, now in changes:
-                print(f"  {test_id}: {before} -> {now}")
-            return EXIT_FAILED
-        print(f"\nall {len(results)} verdicts match the baseline {args.baseline}")
-        return EXIT_OK
     if not results:
         print("conformance: no test was selected", file=sys.stderr)
         return EXIT_FAILED
+    # Compare first, then write: a run that writes the baseline it is compared with still reports changes.
+    code = _compare(args, root, doc, results) if args.baseline else None
+    if args.write_baseline:
+        for f in report.write_baseline(_under(root, args.write_baseline), results):
+            print(f"baseline written: {f}")
+    if code is not None:
+        return code
     bad = [r for r in results if r["verdict"] in ("fail", "error") or r.get("shape") == "changed"]
     return EXIT_FAILED if bad else EXIT_OK
+
+
+def _compare(args: argparse.Namespace, root: Path, doc: dict, results: list[dict]) -> int:
+    """Exit code of --baseline: a past run (report diff rules) or a verdict map (any change)."""
+    path = _under(root, args.baseline)
+    if report.is_report(path):
+        return _against_report(path, args.baseline, doc)
+    try:
+        baseline = report.load_baseline(path, doc["run"]["targets"])
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    changes = report.compare_to_baseline(results, baseline)
+    if changes:
+        print(f"\n{len(changes)} verdict(s) changed against the baseline {args.baseline}:")
+        for test_id, before, now in changes:
+            print(f"  {test_id}: {before} -> {now}")
+        return EXIT_FAILED
+    print(f"\nall {len(results)} verdicts match the baseline {args.baseline}")
+    return EXIT_OK
 
 
 def _against_report(path: Path, shown: str, doc: dict) -> int:

@@ -6,6 +6,7 @@ test paths are given, collect the conformance suite (conformance/suite.py) inste
 from __future__ import annotations
 
 import json
+import re
 import os
 from pathlib import Path
 from typing import Any
@@ -268,20 +269,30 @@ class ResultCollector:
         tr.write_line(f"report: {self.state.report_dir}")
 
 
-def shape_check(state: State, entry: dict[str, Any], exchange, snapshot, update: bool) -> bool:
-    """Compare the reply's shape with its snapshot; set entry['shape']. Returns False on a change."""
+def shape_check(state: State, entry: dict[str, Any], exchange, snapshot, update: bool) -> str | None:
+    """Compare the reply's shape with its snapshot and set entry['shape'] (match | changed | new |
+    accepted). Returns syrupy's diff when the shape changed, else None."""
     if exchange is None:
-        return True
+        return None
     shape = shapes.reply_shape(exchange)
     ext = _shape_extension(state.snapshots_dir / entry["target"])
     snap = snapshot.use_extension(ext)
     location = ext.get_location(test_location=snap.test_location, index=snap.index)
-    if not os.path.exists(location) and not update:
+    existed = os.path.exists(location)
+    if update:
+        # syrupy writes at the end of the session: the current shape becomes the snapshot.
+        snap.assert_match(shape)
+        entry["shape"] = "accepted" if existed else "new"
+        return None
+    if not existed:
         entry["shape"] = "new"
-        return True
-    ok = snap == shape
-    entry["shape"] = "match" if ok else ("updated" if update else "changed")
-    return ok or update
+        return None
+    if snap == shape:
+        entry["shape"] = "match"
+        return None
+    entry["shape"] = "changed"
+    # Plain text: the diff also goes into junit.xml and logs, where colour codes are noise.
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(snap.get_assert_diff()))
 
 
 _EXTENSIONS: dict[Path, type] = {}

@@ -3,8 +3,13 @@
 - replay: record_mode "none"; a request that matches no recorded one raises, nothing reaches the network.
 - record: a fresh cassette per (case, model), written to a temporary file and moved into place only
   when the exchange completed, so a failed or interrupted recording keeps the previous cassette.
-- Credentials (auth headers, credential query parameters, and every secret value the target
-  resolved, wherever it appears) are removed before a cassette is serialized.
+- Credentials (auth headers, credential query parameters, user:password@ in URLs, string values of
+  credential-named JSON body fields, and every secret value the target resolved, wherever it
+  appears) are removed before a cassette is serialized.
+- Retried attempts are not kept: a cassette holds the exchange that was judged, so replay (which
+  never retries) sees what the live run judged.
+- Cassettes are untrusted input: YAML nested absurdly deep or expanding through aliases (a "billion
+  laughs" file) is refused before it is built, so a hostile cassette cannot crash or stall a run.
 """
 from __future__ import annotations
 
@@ -16,15 +21,22 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 import vcr
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.serialize import deserialize, serialize
+
+from .yamlsource import yaml_hazard
 
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key",
                       "cookie", "x-databricks-token")
 CREDENTIAL_PARAMS = ("key", "api_key", "api-key", "apikey", "access_token", "token", "sig", "signature")
 DROPPED_RESPONSE_HEADERS = ("set-cookie",)
 REDACTED = "REDACTED"
+# JSON request body fields whose string values are credentials, whatever the API (case-insensitive).
+CREDENTIAL_FIELD = re.compile(r"^(x[-_])?(api[-_]?key|access[-_]?token|refresh[-_]?token|auth[-_]?token|id[-_]?token|"
+                              r"secret|client[-_]?secret|password|passwd|authorization|credentials?)$", re.I)
 LATENCY_HEADER = "x-conformance-latency-ms"
 TTFT_HEADER = "x-conformance-ttft-ms"
 
@@ -120,6 +132,9 @@ class _Persister:
             raise CassetteNotFoundError() from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CassetteReadError(f"cassette {cassette_path} cannot be read: {exc}") from None
+        hazard = yaml_hazard(text)
+        if hazard:
+            raise CassetteReadError(f"cassette {cassette_path} is not a valid vcrpy cassette: {hazard}")
         try:
             return deserialize(text, serializer)
         except Exception as exc:  # yaml errors, missing keys, wrong types: all mean a damaged file
@@ -131,7 +146,11 @@ class _Persister:
         plan = _save_plan.get()
         if plan is None or plan.get("discard"):
             return
-        for response in cassette_dict.get("responses", [])[-1:]:
+        # One exchange per cassette: the last attempt is the one that was judged; earlier ones
+        # (retried 429/502/503 replies) would be played first on replay, which does not retry.
+        cassette_dict = {**cassette_dict, "requests": list(cassette_dict.get("requests", []))[-1:],
+                         "responses": list(cassette_dict.get("responses", []))[-1:]}
+        for response in cassette_dict["responses"]:
             headers = response.setdefault("headers", {})
             if plan.get("latency_ms") is not None:
                 headers[LATENCY_HEADER] = [str(plan["latency_ms"])]
@@ -159,12 +178,68 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _strip_url(uri: str, secrets: list[str]) -> str:
+    """No user:password@ and no credential query parameters (any letter case); secrets scrubbed."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return scrub(uri, secrets)
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        kept = [(k, v) for k, v in pairs if k.lower() not in CREDENTIAL_PARAMS]
+        if len(kept) != len(pairs):  # re-encode only when something was dropped
+            query = urlencode(kept)
+    return scrub(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)), secrets)
+
+
+def _redact_fields(value: Any, found: list[str]) -> Any:
+    """Replace string values of credential-named fields, collecting them (to scrub the reply too)."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, str) and CREDENTIAL_FIELD.match(k) and isinstance(v, str) and v:
+                found.append(v)
+                out[k] = REDACTED
+            else:
+                out[k] = _redact_fields(v, found)
+        return out
+    if isinstance(value, list):
+        return [_redact_fields(v, found) for v in value]
+    return value
+
+
+def _redact_body(body: Any, found: list[str]) -> Any:
+    if not body:
+        return body
+    raw = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else str(body)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return body
+    before = len(found)
+    redacted = _redact_fields(data, found)
+    if len(found) == before:
+        return body
+    text = json.dumps(redacted)
+    return text.encode() if isinstance(body, bytes) else text
+
+
+def secrets_in_body(json_body: Any) -> list[str]:
+    """String values of credential-named fields in a request body (kept out of reports too)."""
+    found: list[str] = []
+    _redact_fields(json_body, found)
+    return found
+
+
 def make_vcr(mode: str, secrets: list[str]) -> vcr.VCR:
     secrets = [s for s in secrets if s]
+    body_secrets: list[str] = []  # credential-field values seen in the request, scrubbed from the reply
 
     def before_request(request):
-        request.uri = scrub(request.uri, secrets)
-        request.body = _scrub_any(request.body, secrets)
+        request.uri = _strip_url(request.uri, secrets)
+        request.body = _scrub_any(_redact_body(request.body, body_secrets), secrets + body_secrets)
         for name in list(request.headers):
             if name.lower() in CREDENTIAL_HEADERS:
                 del request.headers[name]
@@ -177,7 +252,7 @@ def make_vcr(mode: str, secrets: list[str]) -> vcr.VCR:
         for name in list(headers):
             if name.lower() in DROPPED_RESPONSE_HEADERS:
                 del headers[name]
-        return _scrub_any(response, secrets)
+        return _scrub_any(response, secrets + body_secrets)
 
     v = vcr.VCR(
         serializer="yaml",

@@ -12,8 +12,10 @@ from conformance import plugin
 def test_conformance(conformance_item, conformance_state, snapshot, request):
     entry, outcome = plugin.execute(conformance_state, conformance_item)
     update = bool(request.config.getoption("update_snapshots", False))
-    shape_ok = plugin.shape_check(conformance_state, entry, outcome.exchange, snapshot, update)
+    shape_diff = plugin.shape_check(conformance_state, entry, outcome.exchange, snapshot, update)
     plugin.record_result(request.node, entry)
+    shape_note = (f"\nthe reply shape changed too (accept with --snapshot-update after review):\n{shape_diff}"
+                  if shape_diff else "")
     if outcome.verdict == "unsupported":
         pytest.skip(f"unsupported: {outcome.reason}")
     if outcome.verdict == "error":
@@ -21,5 +23,7 @@ def test_conformance(conformance_item, conformance_state, snapshot, request):
     if outcome.verdict == "fail":
         lines = [f"{len(outcome.findings)} finding(s) for {conformance_item.id}:"]
         lines += [f"  {f}" + (f" (event {f.event})" if f.event is not None else "") for f in outcome.findings]
-        pytest.fail("\n".join(lines), pytrace=False)
-    assert shape_ok, f"the reply shape of {conformance_item.id} changed; review the diff, accept with --snapshot-update"
+        pytest.fail("\n".join(lines) + shape_note, pytrace=False)
+    if shape_diff:
+        pytest.fail(f"the reply shape of {conformance_item.id} changed; review the diff, "
+                    f"accept with --snapshot-update:\n{shape_diff}", pytrace=False)

@@ -88,13 +88,41 @@ class Model:
         return self.names.get(api, self.wire_name)
 
 
+RETRY_STATUSES = (429, 502, 503)
+
+
 @dataclass(frozen=True)
 class Limits:
-    concurrency: int = 4
+    """How hard the suite may push a target and how long it waits (docs/robustness.md).
+
+    first_byte_timeout_s and event_timeout_s default to read_timeout_s, so older target files keep
+    their meaning. Retries apply to live and record runs only; replay never retries.
+    """
+
+    concurrency: int = 4  # requests in flight at once, across all xdist workers on this machine
     connect_timeout_s: float = 10.0
-    read_timeout_s: float = 60.0
-    total_timeout_s: float = 120.0
-    retries: int = 0
+    read_timeout_s: float = 60.0  # default for the two below
+    first_byte_timeout_s: float | None = None  # request sent -> reply headers
+    event_timeout_s: float | None = None  # longest silence inside a reply (between stream events)
+    total_timeout_s: float = 120.0  # one attempt, from sending to the last byte
+    retries: int = 2  # extra attempts after a retryable status (429/502/503 by default)
+    retry_statuses: tuple[int, ...] = RETRY_STATUSES
+    backoff_s: float = 1.0  # first wait; doubles each retry unless Retry-After says otherwise
+    backoff_max_s: float = 30.0  # longest single wait
+    retry_budget_s: float = 60.0  # no attempt starts later than this after the first one
+    max_body_bytes: int = 32 * 1024 * 1024  # a larger reply is cut off and reported as an error
+
+    def __post_init__(self):
+        # YAML gives lists; a frozen, hashable tuple keeps Limits comparable.
+        object.__setattr__(self, "retry_statuses", tuple(self.retry_statuses))
+
+    @property
+    def first_byte_s(self) -> float:
+        return self.first_byte_timeout_s if self.first_byte_timeout_s is not None else self.read_timeout_s
+
+    @property
+    def event_s(self) -> float:
+        return self.event_timeout_s if self.event_timeout_s is not None else self.read_timeout_s
 
 
 @dataclass
@@ -119,11 +147,49 @@ class Target:
             raise SourceError(self.path, None, None, "; ".join(self.problems))
         for surface in self.surfaces.values():
             url = urlsplit(surface.base_url)
-            if url.scheme == "http" and surface.auth.kind != "none" and not _is_loopback(url.hostname or ""):
+            if url.scheme == "http" and self._sends_credential(surface) and not _is_loopback(url.hostname or ""):
                 if not self.allow_insecure_credentials:
                     raise SourceError(self.path, None, f"surfaces.{surface.api}.base_url",
                                       f"refusing to send a credential over plain http to {url.hostname}; "
                                       "use https or set allow_insecure_credentials: true")
+
+
+    def _sends_credential(self, surface: Surface) -> bool:
+        """Auth, a header carrying a secret or a credential-named header, or a secret in the URL."""
+        if surface.auth.kind != "none":
+            return True
+        values = set(self.secret_values())
+        if any(k.lower() in _CREDENTIAL_HEADERS or v in values for k, v in surface.headers.items()):
+            return True
+        url = urlsplit(surface.base_url)
+        return bool(url.username or url.password) or any(v in surface.base_url for v in values if len(v) >= 4)
+
+
+_CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie",
+                       "x-databricks-token"}
+
+
+def _url_secret_names(template: str) -> list[str]:
+    """${VAR}s in the user:password@, path or query of a base_url template: credentials travel
+    there (tokens in paths, userinfo), unlike the host and port, which are not secret."""
+    _, sep, rest = template.partition("://")
+    rest = rest if sep else template
+    netloc, _, tail = rest.partition("/")
+    return [m.group(1) for m in _VAR.finditer(netloc.rpartition("@")[0] + "/" + tail)]
+
+
+def _bad_url(url: str) -> str | None:
+    """Why `url` cannot be a base_url (checked at load time, so the file is named, not each test)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "has no host"
+    return None
 
 
 def _is_loopback(host: str) -> bool:
@@ -173,7 +239,7 @@ class _Expander:
 
 def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None = None) -> Target:
     shown = _shown(path, root)
-    doc = yamlsource.parse(path, shown=shown)
+    doc = yamlsource.parse(path, text=_safe_text(path, shown), shown=shown)
     yamlsource.check(doc, SCHEMA)
     data = doc.data
     if data["name"] != path.stem:
@@ -207,7 +273,14 @@ def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None =
     surfaces = {}
     for api, raw in data["surfaces"].items():
         where = f"surfaces.{api}"
+        unresolved = len(problems)
         base = ex.text(raw["base_url"], f"{where}.base_url", host_part=True).rstrip("/")
+        if len(problems) == unresolved:  # an unset variable is reported when sending; replay needs none
+            bad = _bad_url(base)
+            if bad:
+                raise SourceError(shown, doc.line_of(("surfaces", api, "base_url")), f"{where}.base_url", bad)
+        for name in _url_secret_names(raw["base_url"]):
+            secrets.append(Secret(environ.get(name, ""), "${" + name + "}"))
         auth = auth_of(raw["auth"], f"{where}.auth") if "auth" in raw else default_auth
         headers = {}
         for k, v in raw.get("headers", {}).items():
@@ -232,6 +305,23 @@ def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None =
         allow_insecure_credentials=bool(data.get("allow_insecure_credentials", False)),
     )
     return target
+
+
+def _safe_text(path: Path, shown: str) -> str:
+    """The file's text, refused when YAML nesting or aliases would crash or stall the loader."""
+    from .yamlsource import yaml_hazard
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(shown, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise SourceError(shown, None, None, f"cannot read: {exc.strerror or exc}") from None
+    hazard = yaml_hazard(text)
+    if hazard:
+        raise SourceError(shown, None, None, f"refused: the YAML is {hazard}" if hazard.startswith("nested")
+                          else f"refused: {hazard}")
+    return text
 
 
 def load_dir(targets_dir: Path, env: dict[str, str] | None = None, root: Path | None = None) -> dict[str, Target | SourceError]:

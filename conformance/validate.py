@@ -17,6 +17,7 @@ import yaml
 
 from . import apis
 from .exchange import Exchange, Finding, Request
+from .yamlsource import yaml_hazard
 
 try:
     from yaml import CSafeLoader as _Base
@@ -62,6 +63,9 @@ def read_cassette(path: Path) -> list[dict]:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise UnreadableFile("not UTF-8 text, so not a YAML cassette") from None
+    hazard = yaml_hazard(text)
+    if hazard:
+        raise UnreadableFile(f"refused: the YAML is {hazard}" if hazard.startswith("nested") else f"refused: {hazard}")
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:

@@ -18,6 +18,57 @@ except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 
+MAX_YAML_DEPTH = 200  # real cassettes, cases and targets nest a few dozen levels at most
+MAX_YAML_NODES = 1_000_000  # nodes after expanding aliases
+
+
+def yaml_hazard(text: str) -> str | None:
+    """Why `text` must not be handed to a YAML loader, or None.
+
+    libyaml's composer recurses in C and crashes the interpreter on input nested some tens of
+    thousands of levels deep; aliases let a few hundred bytes expand into billions of nodes that
+    any later walk (schema checks, matching) never finishes. The event stream is produced lazily
+    and the check stops at the first excess, so it costs little on any input. Syntax errors are
+    left to the loader, which reports them with a line number.
+    """
+    sizes: dict[str, int] = {}  # anchor -> expanded size of its node
+    stack: list[list] = []  # open collections: [expanded size so far, anchor]
+    total = 0
+    try:
+        for ev in yaml.parse(text, Loader=_Loader):
+            if isinstance(ev, yaml.CollectionStartEvent):
+                if len(stack) >= MAX_YAML_DEPTH:
+                    return f"nested deeper than {MAX_YAML_DEPTH} levels"
+                stack.append([1, ev.anchor])
+                total += 1
+            elif isinstance(ev, yaml.CollectionEndEvent):
+                size, anchor = stack.pop()
+                if anchor:
+                    sizes[anchor] = size
+                if stack:
+                    stack[-1][0] += size
+            elif isinstance(ev, (yaml.ScalarEvent, yaml.AliasEvent)):
+                if isinstance(ev, yaml.AliasEvent):
+                    if any(open_anchor == ev.anchor for _, open_anchor in stack):
+                        return f"alias *{ev.anchor} refers to a node that contains it"
+                    size = sizes.get(ev.anchor, 1)
+                else:
+                    size = 1
+                    if ev.anchor:
+                        sizes[ev.anchor] = 1
+                total += size
+                if stack:
+                    stack[-1][0] += size
+            if total > MAX_YAML_NODES:
+                return f"expands to more than {MAX_YAML_NODES} nodes through aliases"
+    except yaml.YAMLError:
+        return None
+    except RecursionError:  # pragma: no cover - the event stream is flat, but be safe
+        return f"nested deeper than {MAX_YAML_DEPTH} levels"
+    return None
+
+
+
 class SourceError(Exception):
     """A problem in a user-written file, located as precisely as we can."""
 
@@ -75,6 +126,10 @@ def parse(path: Path, text: str | None = None, shown: str | None = None) -> Docu
     try:
         if text is None:
             text = path.read_text(encoding="utf-8")
+        hazard = yaml_hazard(text)
+        if hazard:
+            raise SourceError(name, None, None, f"refused: the YAML is {hazard}" if hazard.startswith("nested")
+                              else f"refused: {hazard}")
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)
     except UnicodeDecodeError as exc:

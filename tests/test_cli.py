@@ -23,9 +23,12 @@ def test_replay_of_the_shipped_suite_matches_its_baseline_offline(project_copy):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "verdicts match the baseline" in proc.stdout
     assert "target / api" in proc.stdout  # the summary table
-    chat = [r for r in results(project_copy) if r["api"] == "openai-chat"]
+    chat = [r for r in results(project_copy) if r["api"] == "openai-chat" and r["verdict"] != "unsupported"]
     assert len(chat) >= 10
     assert {r["verdict"] for r in chat} <= {"pass", "fail"}
+    assert {r["api"] for r in results(project_copy)} == {"openai-chat", "openai-responses", "openai-embeddings",
+                                                         "anthropic-messages", "gemini", "databricks-invocations"}
+    assert {r["target"] for r in results(project_copy)} == {"litellm-local", "mlflow-local"}
     entry = chat[0]
     for key in ("target", "model", "api", "feature", "case", "verdict", "findings", "latency_ms", "ttft_ms"):
         assert key in entry
@@ -57,8 +60,8 @@ def test_filters_select_and_deselected_tests_send_nothing(project_copy):
     proc = run_cli("run", "--root", str(project_copy), "--api", "openai-chat", "--feature", "stream", env=OFFLINE)
     got = results(project_copy)
     assert got and {(r["api"], r["feature"]) for r in got} == {("openai-chat", "stream")}
-    proc = run_cli("run", "--root", str(project_copy), "--case", "openai-chat/text/plain-text",
-                   "--model", "smollm2-135m", env=OFFLINE)
+    proc = run_cli("run", "--root", str(project_copy), "--target", "litellm-local",
+                   "--case", "openai-chat/text/plain-text", "--model", "smollm2-135m", env=OFFLINE)
     assert [r["id"] for r in results(project_copy)] == ["litellm-local:openai-chat/text/plain-text:smollm2-135m"]
 
 
@@ -69,7 +72,7 @@ def test_a_malformed_case_file_is_one_error_and_the_rest_still_runs(project_copy
     assert "requests:" in text
     path.write_text(text)
     line = text.splitlines().index("    requests:") + 1
-    proc = run_cli("run", "--root", str(project_copy), "--api", "openai-chat", env=OFFLINE)
+    proc = run_cli("run", "--root", str(project_copy), "--target", "litellm-local", "--api", "openai-chat", env=OFFLINE)
     got = results(project_copy)
     errors = [r for r in got if r["verdict"] == "error"]
     assert len(errors) == 1

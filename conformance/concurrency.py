@@ -1,0 +1,80 @@
+"""Per-target cap on requests in flight, shared by every process of the user on this machine.
+
+pytest-xdist workers are separate processes, so an in-process semaphore cannot keep `-n 8` from
+sending eight requests to a target whose `limits.concurrency` is 2. Instead a slot is an exclusive
+`flock` on one of N files under <temp dir>/conformance-slots-<uid>/<key>/. The kernel drops a lock
+when its holder exits, so a crashed or killed worker never keeps a slot. Every holder is itself
+bounded by the target's timeouts, so waiting for a slot is bounded too.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: fall back to a per-process limit
+    fcntl = None  # type: ignore[assignment]
+
+SLOTS_ENV = "CONFORMANCE_SLOTS_DIR"  # where slot files live (tests point it at a temp folder)
+
+
+def slots_dir() -> Path:
+    configured = os.environ.get(SLOTS_ENV)
+    if configured:
+        return Path(configured)
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"conformance-slots-{uid}"
+
+
+def key_for(target) -> str:
+    """The target's name plus a digest of the hosts it talks to: two projects that both call their
+    test target "t" but point at different servers do not throttle each other."""
+    hosts = sorted({urlsplit(s.base_url).netloc.rpartition("@")[2] for s in target.surfaces.values()})
+    digest = hashlib.sha256("\n".join(hosts).encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', target.name)}-{digest}"
+
+
+_local_semaphores: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_local_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def slot(key: str, slots: int, poll_s: float = 0.02) -> Iterator[int]:
+    """Hold one of `slots` slots of `key` for the duration of the block (yields the slot number)."""
+    slots = max(1, int(slots))
+    if fcntl is None:  # pragma: no cover
+        with _local_lock:
+            sem = _local_semaphores.setdefault((key, slots), threading.BoundedSemaphore(slots))
+        with sem:
+            yield 0
+        return
+    folder = slots_dir() / key
+    folder.mkdir(parents=True, exist_ok=True)
+    # Start at a different slot per process so workers do not all contend for slot 0 first.
+    order = [(os.getpid() + i) % slots for i in range(slots)]
+    delay = poll_s
+    while True:
+        for i in order:
+            fd = os.open(folder / f"slot-{i}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            try:
+                yield i
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            return
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.2)

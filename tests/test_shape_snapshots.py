@@ -1,0 +1,46 @@
+"""Shape snapshots: an added or vanished reply field shows as a snapshot diff; --snapshot-update accepts it."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from tests.conftest import run_cli
+
+CASE = "openai-chat/errors/unknown-model"
+TEST_ID = "litellm-local:openai-chat/errors/unknown-model:smollm2-135m"
+OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}
+
+
+def run(root, *extra):
+    return run_cli("run", "--root", str(root), "--target", "litellm-local", "--case", CASE,
+                   "--model", "smollm2-135m", "-v", *extra, env=OFFLINE)
+
+
+def entry(root):
+    doc = json.loads((root / "reports" / "latest" / "results.json").read_text())
+    [e] = [r for r in doc["results"] if r["id"] == TEST_ID]
+    return e
+
+
+def test_a_new_field_is_a_snapshot_diff_until_accepted(project_copy):
+    assert run(project_copy).returncode == 0
+    assert entry(project_copy)["shape"] == "match"
+    path = project_copy / "cassettes/litellm-local/openai-chat/errors/unknown-model--smollm2-135m.yaml"
+    data = yaml.safe_load(path.read_text())
+    body = json.loads(data["interactions"][0]["response"]["body"]["string"])
+    body["error"]["request_id"] = "req_1"  # an additive change: still conforming
+    data["interactions"][0]["response"]["body"]["string"] = json.dumps(body)
+    path.write_text(yaml.safe_dump(data))
+
+    changed = run(project_copy)
+    e = entry(project_copy)
+    assert e["verdict"] == "pass" and e["shape"] == "changed"
+    assert changed.returncode == 1
+    assert "request_id" in changed.stdout and "accept with --snapshot-update" in changed.stdout
+
+    accepted = run(project_copy, "--snapshot-update")
+    assert entry(project_copy)["shape"] == "accepted"
+    assert accepted.returncode == 0, accepted.stdout[-2000:]
+    again = run(project_copy)
+    assert again.returncode == 0 and entry(project_copy)["shape"] == "match"
