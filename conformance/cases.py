@@ -1,11 +1,12 @@
 """Case files: cases/<api>/<feature>.yaml, each holding the requests and expectations of one feature."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import expect, yamlsource
+from . import expect, media, yamlsource
 from .yamlsource import SourceError
 
 SCHEMA = "case-file.schema.json"
@@ -81,6 +82,9 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
                 except expect.SpecError as exc:
                     spath = where + ("expect", key) + exc.path
                     raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath), str(exc)) from None
+        for problem in media.check(raw["request"], where=shown):
+            raise SourceError(shown, doc.line_of(where + _path_tuple(problem.field)), f"cases[{i}].{problem.field}",
+                              problem.message) from None
         requires = file_requires + tuple(r for r in raw.get("requires", ()) if r not in file_requires)
         cases.append(Case(
             api=data["api"], feature=data["feature"], id=raw["id"], request=raw["request"],
@@ -101,6 +105,11 @@ def load_dir(cases_dir: Path, root: Path | None = None) -> CaseSet:
         except SourceError as exc:
             result.errors.append(CaseFileError(path, exc, api=path.parent.name, feature=path.stem))
     return result
+
+
+def _path_tuple(dotted: str) -> tuple:
+    """`request.messages[0].content` -> ("request", "messages", 0, "content"), to find its line."""
+    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", dotted))
 
 
 def _shown(path: Path, root: Path | None) -> str:

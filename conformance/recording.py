@@ -27,6 +27,7 @@ import vcr
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.serialize import deserialize, serialize
 
+from . import media_store
 from .yamlsource import yaml_hazard
 
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key",
@@ -136,10 +137,16 @@ class _Persister:
         if hazard:
             raise CassetteReadError(f"cassette {cassette_path} is not a valid vcrpy cassette: {hazard}")
         try:
-            return deserialize(text, serializer)
+            loaded = deserialize(text, serializer)
         except Exception as exc:  # yaml errors, missing keys, wrong types: all mean a damaged file
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CassetteReadError(f"cassette {cassette_path} is not a valid vcrpy cassette: {first}") from None
+        if "media:" not in text:  # no media token: nothing to put back
+            return loaded
+        try:  # media tokens -> the exact bytes recorded, so the body matcher sees the real request
+            return media_store.restore(loaded, media_store.media_dir_for(cassette_path))
+        except media_store.MediaStoreError as exc:
+            raise CassetteReadError(f"cassette {cassette_path}: {exc}") from None
 
     @classmethod
     def save_cassette(cls, cassette_path, cassette_dict, serializer):
@@ -156,6 +163,8 @@ class _Persister:
                 headers[LATENCY_HEADER] = [str(plan["latency_ms"])]
             if plan.get("ttft_ms") is not None:
                 headers[TTFT_HEADER] = [str(plan["ttft_ms"])]
+        # Media payloads are stored once by digest beside the cassettes (fixtures not at all).
+        cassette_dict = media_store.externalize(cassette_dict, media_store.media_dir_for(cassette_path))
         data = serialize(cassette_dict, serializer)
         atomic_write(Path(cassette_path), data)
 

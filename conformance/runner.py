@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from . import clients, concurrency, expect, recording, transport
+from . import clients, concurrency, expect, media, media_store, recording, transport
 from .apis import family as family_of
 from .exchange import Exchange, Finding
 from .plan import PlanItem
@@ -70,6 +70,7 @@ def _run(item: PlanItem, mode: str, cassettes_dir: Path, client: httpx.Client | 
     if fam is None:
         return Outcome("error", reason=f"no module implements the {case.api} API yet")
     surface = target.surfaces[case.api]
+    case = media.resolve_case(case)  # {media: ..., as: ...} -> the fixture's data URI, base64 or URL
     request = fam.build_request(case, model.wire_name_for(case.api), surface)
     cassette = recording.cassette_path(cassettes_dir, target.name, case.api, case.feature, case.id, model.key)
     shown = _shown(cassette, root)
