@@ -13,6 +13,7 @@ class Request:
     headers: dict[str, str]
     json_body: Any = None
     stream: bool = False
+    dialect: str | None = None  # the surface's documented API variant (targets.Surface.dialect)
 
 
 @dataclass

@@ -72,6 +72,7 @@ class Surface:
     auth: Auth
     headers: dict[str, str] = field(default_factory=dict)
     path: str | None = None  # endpoint path template overriding the API's default ({model} placeholder)
+    dialect: str | None = None  # a documented variant of the API this surface speaks (its module knows them)
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None =
                 headers[k] = s.reveal()
             else:
                 headers[k] = v
-        surfaces[api] = Surface(api, base, auth, headers, raw.get("path"))
+        surfaces[api] = Surface(api, base, auth, headers, raw.get("path"), raw.get("dialect"))
     models = {}
     for key, raw in data["models"].items():
         models[key] = Model(

@@ -9,9 +9,16 @@ Rules and their sources (see docs/contracts.md):
   the choice finishes;
 - include_usage: stream_options.include_usage, "an additional chunk will be streamed before the
   data: [DONE] message ... the choices field will always be an empty array".
+
+Dialect `databricks` (a target surface's `dialect`): Databricks documents that its hybrid reasoning
+models answer through the AI Gateway's chat completions with `message.content` as a list of
+reasoning and text parts ("Query reasoning models"). On such a surface a list is judged part by
+part (specs/openai-chat.json databricks_content_part) and the rest of the reply as OpenAI's;
+anywhere else a list content is the violation it is in OpenAI's API.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .. import contract, sse
@@ -41,6 +48,7 @@ class OpenAIChat(ApiFamily):
                      "Accept": "text/event-stream" if self.is_stream(case) else "application/json", **case.headers},
             json_body=body,
             stream=self.is_stream(case),
+            dialect=surface.dialect,
         )
 
     def recognizes(self, method: str, url: str) -> bool:
@@ -67,6 +75,9 @@ class OpenAIChat(ApiFamily):
         body = exchange.json()
         if exchange.json_error:
             return out + [finding("$", exchange.json_error)]
+        if exchange.request.dialect == "databricks":
+            body, part_findings = _databricks_content(body)
+            out += part_findings
         return out + contract.check_schema(SPEC, "response", body)
 
     def error_envelope(self, exchange: Exchange) -> list[Finding]:
@@ -162,8 +173,13 @@ class OpenAIChat(ApiFamily):
             choices = body.get("choices") if isinstance(body.get("choices"), list) else []
             first = choices[0] if choices and isinstance(choices[0], dict) else {}
             message = first.get("message") if isinstance(first.get("message"), dict) else {}
-            return {"status": exchange.status, "text": message.get("content"), "role": message.get("role"),
-                    "finish_reason": first.get("finish_reason"), "choices": len(choices), "usage": body.get("usage")}
+            out = {"status": exchange.status, "text": message.get("content"), "role": message.get("role"),
+                   "finish_reason": first.get("finish_reason"), "choices": len(choices), "usage": body.get("usage")}
+            if isinstance(out["text"], list):  # content parts (dialect databricks): the text parts' text
+                parts = [p for p in out["text"] if isinstance(p, dict)]
+                out["content_types"] = [p.get("type") for p in parts]
+                out["text"] = "".join(p["text"] for p in parts if p.get("type") == "text" and isinstance(p.get("text"), str))
+            return out
         self.decode(exchange)
         events = exchange.events or []
         text: dict[int, str] = {}
@@ -189,6 +205,27 @@ class OpenAIChat(ApiFamily):
         return {"status": exchange.status, "text": text.get(0, ""), "role": role, "finish_reason": finish.get(0),
                 "choices": len(set(text) | set(finish)), "usage": usage, "events": len(events),
                 "terminated": bool(events) and events[-1].data == DONE}
+
+
+def _databricks_content(body: Any) -> tuple[Any, list[Finding]]:
+    """Findings for list contents judged part by part, and the body with each such list replaced by
+    its text, so the OpenAI schema judges everything else exactly as for any other reply."""
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not isinstance(choices, list):
+        return body, []
+    lists = [(i, c["message"]["content"]) for i, c in enumerate(choices)
+             if isinstance(c, dict) and isinstance(c.get("message"), dict) and isinstance(c["message"].get("content"), list)]
+    if not lists:
+        return body, []
+    findings: list[Finding] = []
+    body = copy.deepcopy(body)
+    for i, parts in lists:
+        for j, part in enumerate(parts):
+            findings += contract.check_schema(SPEC, "databricks_content_part", part,
+                                              prefix=f"$.choices[{i}].message.content[{j}]")
+        body["choices"][i]["message"]["content"] = "".join(
+            p["text"] for p in parts if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
+    return body, findings
 
 
 FAMILY = OpenAIChat()
