@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from . import token_costs
 from .cases import Case, CaseSet
 from .targets import Model, Target
 from .yamlsource import SourceError
@@ -64,7 +65,7 @@ def unsupported_reason(case: Case, target: Target, model: Model) -> str:
         documented = [model.unsupported[c] for c in missing if c in model.unsupported]
         why = f": {'; '.join(documented)}" if documented else ""
         return f"{model.key} does not declare {', '.join(missing)}{why}"
-    return ""
+    return token_costs.unsupported_reason(case, model)
 
 
 def build(cases: CaseSet, targets: dict[str, Target | SourceError], selected: list[str]) -> list[PlanItem]:
@@ -84,9 +85,17 @@ def build(cases: CaseSet, targets: dict[str, Target | SourceError], selected: li
         for case in cases.cases:
             for key in sorted(target.models):
                 model = target.models[key]
-                items.append(PlanItem(name, case.api, case.feature, case.id, key, case=case, target=target,
-                                      model=model, unsupported=unsupported_reason(case, target, model)))
+                unsupported = unsupported_reason(case, target, model)
+                planned = case if unsupported else token_costs.expand(case, model, _prompt_tokens_field(case.api))
+                items.append(PlanItem(name, case.api, case.feature, case.id, key, case=planned, target=target,
+                                      model=model, unsupported=unsupported))
     return items
+
+
+def _prompt_tokens_field(api: str) -> str | None:
+    from .apis import family  # the API's own name for its prompt-token count
+    fam = family(api)
+    return getattr(fam, "prompt_tokens_field", None) if fam is not None else None
 
 
 def selected(item: PlanItem, apis: list[str], models: list[str], features: list[str], case_keys: list[str]) -> bool:

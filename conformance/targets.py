@@ -84,6 +84,7 @@ class Model:
     unsupported: dict[str, str] = field(default_factory=dict)
     limits: dict[str, Any] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # per-API wire names
+    token_costs: dict[str, float] = field(default_factory=dict)  # documented tokens per medium (token_costs.py)
 
     def wire_name_for(self, api: str) -> str:
         return self.names.get(api, self.wire_name)
@@ -298,6 +299,7 @@ def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None =
             key=key, wire_name=raw.get("name", key), apis=tuple(raw["apis"]),
             capabilities=frozenset(raw["capabilities"]), unsupported=dict(raw.get("unsupported", {})),
             limits=dict(raw.get("limits", {})), names=dict(raw.get("names", {})),
+            token_costs=dict(raw.get("token_costs", {})),
         )
     target = Target(
         name=data["name"], path=Path(shown), surfaces=surfaces, models=models,

@@ -95,6 +95,7 @@ def is_beta(request: Request) -> bool:
 
 class AnthropicMessages(ApiFamily):
     api = "anthropic-messages"
+    prompt_tokens_field = "input_tokens"  # Usage
     endpoint = "/v1/messages"
 
     def is_stream(self, case: Case) -> bool:

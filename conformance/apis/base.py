@@ -12,6 +12,7 @@ from ..targets import Surface
 class ApiFamily:
     api: ClassVar[str]  # one of conformance.API_IDS
     recognize_priority: ClassVar[int] = 0  # higher is asked first by apis.recognize()
+    prompt_tokens_field: ClassVar[str | None] = None  # the usage field counting prompt tokens (token_costs.py)
 
     # -- sending ---------------------------------------------------------------------------------
     def is_stream(self, case: Case) -> bool:

@@ -41,6 +41,7 @@ OPENAI_SPEC = "openai-chat"
 
 class DatabricksInvocations(ApiFamily):
     api = "databricks-invocations"
+    prompt_tokens_field = "prompt_tokens"  # the chat task's usage (OpenAI CompletionUsage)
     # An invocations URL may also end like other families' paths; it is the more specific one.
     recognize_priority = 10
     default_path = "/{model}/invocations"

@@ -35,6 +35,7 @@ DONE = "[DONE]"
 class OpenAIChat(ApiFamily):
     api = "openai-chat"
     endpoint = "/chat/completions"
+    prompt_tokens_field = "prompt_tokens"  # CompletionUsage
 
     def is_stream(self, case: Case) -> bool:
         return bool(case.request.get("stream"))

@@ -50,6 +50,7 @@ TEXT_DONE = "response.output_text.done"
 
 class OpenAIResponses(ApiFamily):
     api = "openai-responses"
+    prompt_tokens_field = "input_tokens"  # ResponseUsage
     endpoint = "/responses"
 
     def is_stream(self, case: Case) -> bool:
