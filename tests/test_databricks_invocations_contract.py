@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance import apis
+from conformance import apis, media_store
 from conformance.apis.databricks_invocations import DatabricksInvocations
 from conformance.cases import Case, load_file
 from conformance.exchange import Exchange, Request
+from conformance.runner import judge
 from conformance.targets import Auth, Surface
 
 FAM = DatabricksInvocations()
@@ -367,7 +368,9 @@ RECORDED = ROOT / "cassettes" / "mlflow-local" / "databricks-invocations"
 def recorded(feature: str) -> list[tuple[Exchange, Path]]:
     out = []
     for path in sorted((RECORDED / feature).glob("*.yaml")):
-        interaction = yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"][0]
+        doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
+        assert len(doc["interactions"]) == 1, f"{path} should hold one interaction"
+        interaction = doc["interactions"][0]
         req, resp = interaction["request"], interaction["response"]
         body = json.loads(req["body"])
         request = Request(req["method"], req["uri"], {}, body, stream=body.get("stream") is True)
@@ -422,6 +425,50 @@ def test_recorded_mlflow_errors_use_fastapi_detail_not_an_error_envelope():
         assert ex.status >= 400, path
         assert "detail" in ex.json(), path
         assert ("$.error_code", "required field is missing") in found(ex), path
+
+
+# The media-handling and reasoning-handling cassettes, with exactly what judge() gives each (layer, path,
+# message), for the three MLflow endpoints (llama.cpp direct, through LiteLLM, through LiteLLM's Anthropic
+# route). The other features are checked by the tests above.
+MLFLOW_500 = [  # FastAPI's {"detail": "..."} instead of Databricks' {error_code, message} envelope
+    ("contract", "$.error_code", "required field is missing"), ("contract", "$.message", "required field is missing"),
+    ("case", "$status", "matches none of the alternatives, got 500")]
+MLFLOW_HANDLING: dict[str, list[tuple[str, str, str]]] = {
+    # An image_url part for text-only SmolLM2 reaches llama-cpp-python's chat template, which cannot join
+    # list content ("can only concatenate str (not "list") to str"); MLflow answers HTTP 500 with the
+    # upstream text in `detail`, where the case allows 200 or a 4xx refusal.
+    "media-handling/image-to-any-model--smollm2-135m": MLFLOW_500,
+    "media-handling/image-to-any-model--smollm2-135m-anthropic": MLFLOW_500,
+    "media-handling/image-to-any-model--smollm2-135m-litellm": MLFLOW_500,
+    # reasoning_effort is accepted and ignored (no error, a conforming chat completion): allowed.
+    "reasoning-handling/reasoning-effort-to-any-model--smollm2-135m": [],
+    "reasoning-handling/reasoning-effort-to-any-model--smollm2-135m-anthropic": [],
+    "reasoning-handling/reasoning-effort-to-any-model--smollm2-135m-litellm": [],
+}
+CHECKED_FEATURES = {"text", "system", "multi-turn", "stream", "errors", "media-handling", "reasoning-handling"}
+
+
+def test_every_recorded_feature_is_checked_and_handling_cassettes_are_listed():
+    if not RECORDED.is_dir():
+        pytest.skip("no mlflow-local invocations cassettes recorded")
+    assert {p.name for p in RECORDED.iterdir() if p.is_dir()} <= CHECKED_FEATURES
+    on_disk = {f"{p.parent.name}/{p.stem}" for f in ("media-handling", "reasoning-handling")
+               for p in (RECORDED / f).glob("*.yaml")}
+    assert on_disk == set(MLFLOW_HANDLING)
+
+
+@pytest.mark.parametrize("key", sorted(MLFLOW_HANDLING))
+def test_recorded_mlflow_handling_replies_are_judged_as_listed(key):
+    feature, stem = key.split("/")
+    exchanges = {p.stem: ex for ex, p in recorded(feature)}
+    if stem not in exchanges:
+        pytest.skip(f"no cassette {key}")
+    case = {c.id: c for c in load_file(ROOT / "cases" / "databricks-invocations" / f"{feature}.yaml", ROOT)}[
+        stem.split("--", 1)[0]]
+    ex = exchanges[stem]
+    assert [(f.layer, f.path, f.message) for f in judge(FAM, ex, case.expect)] == MLFLOW_HANDLING[key]
+    if ex.status >= 400:
+        assert "can only concatenate str" in ex.json()["detail"]
 
 
 def test_family_is_registered():

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance import media, media_store
 from conformance.apis.gemini import (FAMILY, Gemini, camelize, decode_json_array, sse_cut_off, wants_sse)
 from conformance.cases import Case, load_file
 from conformance.exchange import Exchange, Request
@@ -646,11 +647,40 @@ LITELLM: dict[str, list[tuple[str, str]]] = {
     "errors/invalid-role--smollm2-135m": [("$status", "expected 400, got 200")],
     # The embedding model is sent the generation request and fails upstream: HTTP 500.
     "errors/not-a-generative-model--all-minilm-l6-v2": LITELLM_ENVELOPE + [("$status", "expected at most 404, got 500")],
+    # The mock model takes inlineData (png, jpeg, webp, mp3, wav, flac, ogg, mp4, mov) and fileData (an
+    # http URL, a YouTube URL) parts, alone or together, and answers with a conforming
+    # GenerateContentResponse: nothing to report.
+    "audio/file-data-and-inline--mock-multimodal": [],
+    "audio/file-data-url--mock-multimodal": [],
+    "audio/inline-mp3--mock-multimodal": [],
+    "audio/inline-wav-flac-ogg--mock-multimodal": [],
+    "image/file-data-url--mock-multimodal": [],
+    "image/image-before-text--mock-multimodal": [],
+    "image/inline-jpeg-and-webp--mock-multimodal": [],
+    "image/inline-png--mock-multimodal": [],
+    "video/file-data-and-inline--mock-multimodal": [],
+    "video/file-data-url--mock-multimodal": [],
+    "video/file-data-youtube--mock-multimodal": [],
+    "video/image-audio-video-together--mock-multimodal": [],
+    "video/inline-mov--mock-multimodal": [],
+    "video/inline-mp4--mock-multimodal": [],
+    "media-handling/image-to-any-model--mock-multimodal": [],
+    # Unlike its Chat, Responses and Messages routes (HTTP 500 from the backend), LiteLLM's Gemini route
+    # gets text-only SmolLM2 to answer (39 prompt tokens: the image is not passed on): a conforming reply
+    # that ignores the image, which the case allows.
+    "media-handling/image-to-any-model--smollm2-135m": [],
+    # thinkingConfig is accepted and ignored (no thought parts, no error): allowed for any model.
+    "reasoning-handling/thinking-config-to-any-model--mock-multimodal": [],
+    "reasoning-handling/thinking-config-to-any-model--smollm2-135m": [],
 }
+
+# The Files API flow (upload, poll, generateContent, delete) records several interactions per cassette;
+# tests/test_gemini_files.py replays and judges those. Here: the one-interaction cassettes only.
+MULTI_STEP_FEATURES = {"file"}
 
 
 def cassette_files() -> list[Path]:
-    return sorted(CASSETTES.glob("*/*.yaml"))
+    return sorted(p for p in CASSETTES.glob("*/*.yaml") if p.parent.name not in MULTI_STEP_FEATURES)
 
 
 def key_of(path: Path) -> str:
@@ -662,7 +692,8 @@ def headers_of(raw: Any) -> dict[str, str]:
 
 
 def load_cassette(path: Path) -> Exchange:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The cassette's one interaction with its media tokens restored to the bytes that were sent."""
+    doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
     assert len(doc["interactions"]) == 1, f"{path} should hold one interaction"
     req, resp = doc["interactions"][0]["request"], doc["interactions"][0]["response"]
     body = json.loads(req["body"]) if req.get("body") else None
@@ -690,9 +721,10 @@ def test_judge_gives_the_listed_findings(path):
 
 @pytest.mark.parametrize("path", cassette_files(), ids=key_of)
 def test_cassette_request_is_what_the_case_builds(path):
-    # The replayed request must match the recorded one (URL with its query, and body).
+    # The replayed request must match the recorded one (URL with its query, and body), media references
+    # resolved as the runner resolves them.
     ex = load_cassette(path)
-    c = case_for(path)
+    c = media.resolve_case(case_for(path))
     model = path.stem.split("--", 1)[1]
     built = FAM.build_request(c, model, surface())
     assert built.url == ex.request.url

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance import media_store
 from conformance.apis import family
 from conformance.apis.openai_embeddings import OpenAIEmbeddings, dimension_of, expected_count
 from conformance.cases import load_file
@@ -176,7 +177,8 @@ def headers_of(raw: dict[str, Any] | None) -> dict[str, str]:
 
 def recorded(name: str) -> Exchange:
     """The one interaction of cassettes/litellm-local/openai-embeddings/<feature>/<case>--<model>.yaml."""
-    doc = yaml.safe_load((CASSETTES / f"{name}.yaml").read_text(encoding="utf-8"))
+    path = CASSETTES / f"{name}.yaml"
+    doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
     assert len(doc["interactions"]) == 1
     req, resp = doc["interactions"][0]["request"], doc["interactions"][0]["response"]
     request = Request(method=req["method"], url=req["uri"], headers=headers_of(req.get("headers")),

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
+from conformance import media_store
 from conformance.apis.openai_responses import OpenAIResponses
 from conformance.cases import Case, load_file
 from conformance.exchange import Exchange, Request
@@ -451,7 +452,8 @@ def litellm_cassettes() -> list[Path]:
 
 
 def litellm_exchange(path: Path) -> Exchange:
-    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """The cassette's one interaction with its media tokens restored to the bytes that were sent."""
+    doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
     assert len(doc["interactions"]) == 1, f"{path} should hold one interaction"
     return interaction_exchange(doc["interactions"][0])
 
@@ -747,45 +749,100 @@ def litellm_stream_findings(n_events: int, terminal: int) -> set[tuple[str, str]
     }
 
 
+# The mock model (LiteLLM's own Responses reply, no backend) sends output_text.logprobs and
+# usage.output_tokens_details.reasoning_tokens as null: the OpenAPI description types them as an array
+# (OutputTextContent, required) and an integer (ResponseUsage.output_tokens_details, required).
+LITELLM_MOCK = {
+    ("$.output[0].content[0].logprobs", "expected array, got null"),
+    ("$.usage.output_tokens_details.reasoning_tokens", "expected integer, got null"),
+}
+STATUS_500 = ("$status", "expected 200, got 500")
+
+# Every LiteLLM cassette: the family of contract findings it must give exactly ("bridge": the
+# custom_openai bridge's LITELLM_NON_STREAM, "mock": LITELLM_MOCK, "stream": litellm_stream_findings,
+# "error": none, the envelope is well-formed) and the case-layer findings judge() adds.
+LITELLM: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "errors/missing-input--smollm2-135m": ("error", []),
+    "errors/missing-model--smollm2-135m": ("error", []),
+    "errors/model-not-served--all-minilm-l6-v2": ("error", []),
+    "errors/unknown-model--smollm2-135m": ("error", []),
+    "image/data-uri--mock-multimodal": ("mock", []),
+    "image/detail-low-jpeg--mock-multimodal": ("mock", []),
+    "image/two-images--mock-multimodal": ("mock", []),
+    "image/web-url--mock-multimodal": ("mock", []),
+    "media-handling/image-to-any-model--mock-multimodal": ("mock", []),
+    # input_text + input_image parts for text-only SmolLM2: the list content reaches llama-cpp-python,
+    # which fails on it, and LiteLLM relays HTTP 500 where the case allows 200 or a 4xx refusal.
+    "media-handling/image-to-any-model--smollm2-135m": ("error", [("$status", "matches none of the alternatives, got 500")]),
+    "multi-turn/instructions-then-turns--smollm2-135m": ("error", [STATUS_500, ("summary.text", "missing")]),
+    "multi-turn/two-turns--smollm2-135m": ("error", [
+        STATUS_500, ("summary.text", "missing"), ("summary.role", "missing (expected 'assistant')"),
+        ("summary.finish_reason", "missing")]),
+    "multi-turn/two-turns-string-content--smollm2-135m": ("bridge", []),
+    # reasoning.effort is accepted and ignored by both (no reasoning item, no error): allowed.
+    "reasoning-handling/reasoning-effort-to-any-model--mock-multimodal": ("mock", []),
+    "reasoning-handling/reasoning-effort-to-any-model--smollm2-135m": ("bridge", []),
+    "stream/stream-basic--smollm2-135m": ("stream", []),
+    "stream/stream-max-output-tokens--smollm2-135m": ("stream", []),
+    "system/developer-role-item--smollm2-135m": ("error", [
+        STATUS_500, ("summary.text", "missing"), ("summary.role", "missing (expected 'assistant')")]),
+    "system/instructions--smollm2-135m": ("bridge", []),
+    "system/system-role-item--smollm2-135m": ("bridge", []),
+    "text/item-list-input--smollm2-135m": ("error", [
+        STATUS_500, ("summary.text", "missing"), ("summary.role", "missing (expected 'assistant')"),
+        ("summary.finish_reason", "missing")]),
+    "text/max-output-tokens--smollm2-135m": ("bridge", []),
+    "text/string-input--smollm2-135m": ("bridge", []),
+}
+
+
+def litellm_key(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
+
+
 def test_litellm_cassettes_exist():
-    assert len(litellm_cassettes()) == 15
+    assert {litellm_key(p) for p in litellm_cassettes()} == set(LITELLM)
 
 
-@pytest.mark.parametrize("path", litellm_cassettes(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", litellm_cassettes(), ids=litellm_key)
 def test_litellm_replies_deviate_only_as_known(path):
     ex = litellm_exchange(path)
     got = findings_set(ex)
-    if ex.status >= 400:
+    kind = LITELLM[litellm_key(path)][0]
+    assert (ex.status >= 400) is (kind == "error") and ex.request.stream is (kind == "stream")
+    if kind == "error":
         # Error replies are well-formed envelopes (500s come from the llama.cpp backend, see below).
         assert got == set()
-    elif ex.request.stream:
+    elif kind == "stream":
         blocks = blocks_of(ex)
         assert blocks[-1].data == "[DONE]"
         assert got == litellm_stream_findings(len(blocks) - 1, terminal_at(blocks))
     else:
-        assert got == LITELLM_NON_STREAM
+        assert got == {"bridge": LITELLM_NON_STREAM, "mock": LITELLM_MOCK}[kind]
 
 
-@pytest.mark.parametrize("path", litellm_cassettes(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", litellm_cassettes(), ids=litellm_key)
 def test_litellm_verdicts(path):
-    """Error cases pass; every other reply fails on the deviations above. Input with content-part lists
-    gets a 500 relayed from the backend: LiteLLM forwards input_text / output_text parts as chat content
-    parts, which llama-cpp-python's server refuses for system and assistant messages (request
-    validation: "Input should be a valid string") and whose chat template cannot join for user messages
-    ("can only concatenate str (not "list") to str"); /v1/chat/completions with list content fails alike."""
+    """judge()'s case layer gives exactly the listed findings (the contract layer is pinned above).
+    Input with content-part lists sent to SmolLM2 gets a 500 relayed from the backend: LiteLLM forwards
+    input_text / output_text / input_image parts as chat content parts, which llama-cpp-python's server
+    refuses for system and assistant messages (request validation: "Input should be a valid string") and
+    whose chat template cannot join for user messages ("can only concatenate str (not "list") to str");
+    /v1/chat/completions with list content fails alike. The mock model answers every such request."""
     ex = litellm_exchange(path)
     findings = judge(FAM, ex, case_for(path).expect)
-    if path.parent.name == "errors":
-        assert findings == [] and ex.status in (400, 404, 422)
-        return
-    assert findings
-    parts = json.dumps(ex.request.json_body.get("input"))
-    if '"type": "input_text"' in parts:
+    kind, case_findings = LITELLM[litellm_key(path)]
+    assert [(f.path, f.message) for f in findings if f.layer == "case"] == case_findings
+    assert {f.layer for f in findings} <= {"contract", "case"}
+    if kind == "error" and ex.status == 500:
         message = json.loads(ex.body)["error"]["message"]
-        assert ex.status == 500 and "Custom_openaiException" in message
+        assert "Custom_openaiException" in message
         assert "can only concatenate str" in message or "Input should be a valid string" in message
+        assert path.stem.endswith("--smollm2-135m") and '"type": "input_text"' in json.dumps(ex.request.json_body["input"])
+    elif kind == "error":
+        assert path.parent.name == "errors" and findings == [] and ex.status in (400, 404, 422)
     else:
-        assert ex.status == 200 and {f.layer for f in findings} == {"contract"}
+        assert ex.status == 200 and findings
 
 
 # -- real OpenAI recordings (development set outside the repo) --------------------------------------------
