@@ -7,7 +7,9 @@
   credential-named JSON body fields, and every secret value the target resolved, wherever it
   appears) are removed before a cassette is serialized.
 - Retried attempts are not kept: a cassette holds the exchange that was judged, so replay (which
-  never retries) sees what the live run judged.
+  never retries) sees what the live run judged. A multi-step flow (the Gemini Files API: upload,
+  polls, generateContent, delete) keeps every step's judged exchange in one cassette, in order;
+  replay plays identical requests (repeated polls) back in their recorded sequence.
 - Cassettes are untrusted input: YAML nested absurdly deep or expanding through aliases (a "billion
   laughs" file) is refused before it is built, so a hostile cassette cannot crash or stall a run.
 """
@@ -153,16 +155,23 @@ class _Persister:
         plan = _save_plan.get()
         if plan is None or plan.get("discard"):
             return
-        # One exchange per cassette: the last attempt is the one that was judged; earlier ones
-        # (retried 429/502/503 replies) would be played first on replay, which does not retry.
-        cassette_dict = {**cassette_dict, "requests": list(cassette_dict.get("requests", []))[-1:],
-                         "responses": list(cassette_dict.get("responses", []))[-1:]}
-        for response in cassette_dict["responses"]:
+        # Only the attempts that were judged: retried 429/502/503 replies would be played first on
+        # replay, which does not retry. A single request keeps its last attempt; a flow (upload,
+        # polls, use, delete) keeps the judged attempt of each of its steps, in the order sent.
+        requests = list(cassette_dict.get("requests", []))
+        responses = list(cassette_dict.get("responses", []))
+        keep = plan.get("keep")
+        kept = sorted({i for i in keep if 0 <= i < len(requests)}) if keep else range(len(requests))[-1:]
+        cassette_dict = {**cassette_dict, "requests": [requests[i] for i in kept],
+                         "responses": [responses[i] for i in kept]}
+        timings = plan.get("timings") or {}
+        for i, response in zip(kept, cassette_dict["responses"]):
             headers = response.setdefault("headers", {})
-            if plan.get("latency_ms") is not None:
-                headers[LATENCY_HEADER] = [str(plan["latency_ms"])]
-            if plan.get("ttft_ms") is not None:
-                headers[TTFT_HEADER] = [str(plan["ttft_ms"])]
+            latency_ms, ttft_ms = timings.get(i, (plan.get("latency_ms"), plan.get("ttft_ms")))
+            if latency_ms is not None:
+                headers[LATENCY_HEADER] = [str(latency_ms)]
+            if ttft_ms is not None:
+                headers[TTFT_HEADER] = [str(ttft_ms)]
         # Media payloads are stored once by digest beside the cassettes (fixtures not at all).
         cassette_dict = media_store.externalize(cassette_dict, media_store.media_dir_for(cassette_path))
         data = serialize(cassette_dict, serializer)
@@ -291,6 +300,12 @@ class SavePlan:
 
     def complete(self, latency_ms: float | None, ttft_ms: float | None) -> None:
         self.plan.update(discard=False, latency_ms=latency_ms, ttft_ms=ttft_ms)
+
+    def keep(self, index: int, latency_ms: float | None = None, ttft_ms: float | None = None) -> None:
+        """Keep interaction `index` (0-based, in the order recorded) when the cassette is saved, with its
+        own timings; without any call only the last interaction is kept."""
+        self.plan.setdefault("keep", []).append(index)
+        self.plan.setdefault("timings", {})[index] = (latency_ms, ttft_ms)
 
     def __exit__(self, *exc):
         # Reset after vcrpy's own __exit__ has saved (this context is entered first, exits last).

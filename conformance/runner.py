@@ -1,6 +1,8 @@
 """Run one planned test: build the request, send it (live, record or replay), judge the reply."""
 from __future__ import annotations
 
+import contextlib
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,25 +76,39 @@ def _run(item: PlanItem, mode: str, cassettes_dir: Path, client: httpx.Client | 
     request = fam.build_request(case, model.wire_name_for(case.api), surface)
     cassette = recording.cassette_path(cassettes_dir, target.name, case.api, case.feature, case.id, model.key)
     shown = _shown(cassette, root)
+    if mode == "replay" and not cassette.exists():
+        return Outcome("error", reason=f"no cassette {shown}; record it with: {rerecord_command(item)}",
+                       cassette=shown)
     own_client = client is None
     client = client or transport.make_client(target.limits)
     attempts: list[dict[str, Any]] = []
+    session = Session(mode, client, surface, target, model, attempts)
+    # The family's prepare hook (e.g. the Gemini Files API: upload, poll, then use the file) runs only
+    # when the family has one; it returns None when the case asks for no flow.
+    prepare = getattr(fam, "prepare", None)
+    flow = None
     try:
-        if mode == "live":
-            target.ready_for_network()
-            exchange = transport.send(client, request, surface, target.limits, retry=True, attempts=attempts,
-                                      slot_key=concurrency.key_for(target))
-        elif mode == "record":
-            target.ready_for_network()
-            exchange = _record(client, request, surface, target, cassette, expectation_of(case), attempts)
-        else:
-            if not cassette.exists():
-                return Outcome("error", reason=f"no cassette {shown}; record it with: {rerecord_command(item)}",
-                               cassette=shown)
-            exchange = _replay(client, request, surface, target, cassette)
+        with session.cassette(cassette):
+            if prepare is not None:
+                flow = prepare(case, request, session)
+            if flow is None:
+                exchange = session.send(request)
+            else:
+                exchange = flow.exchange
+                if flow.request is not None and not flow.error:
+                    exchange = session.send(flow.request)
+                if flow.cleanup is not None:
+                    flow.findings.extend(flow.cleanup(session))
+            # A reply given up on (still 429/502/503), or a flow that ended without a verdict, is an
+            # error, not a recording: keep the previous cassette.
+            if not (flow is not None and flow.error) and not gave_up(exchange, target.limits, expectation_of(case)):
+                session.complete(exchange)
     except transport.TransportError as exc:
         return Outcome("error", reason=f"transport: {exc}", cassette=shown if mode != "live" else None,
                        attempts=attempts)
+    except StepGaveUp as exc:
+        return Outcome("error", reason=exc.reason(attempts, mode, item), exchange=exc.exchange,
+                       cassette=shown if mode != "live" else None, attempts=attempts)
     except SourceError as exc:
         return Outcome("error", reason=str(exc))
     except CannotOverwriteExistingCassetteException as exc:
@@ -106,6 +122,13 @@ def _run(item: PlanItem, mode: str, cassettes_dir: Path, client: httpx.Client | 
         if own_client:
             client.close()
     kept = shown if mode != "live" else None
+    if flow is not None and flow.error:
+        return Outcome("error", reason=flow.error, findings=flow.findings, exchange=exchange, cassette=kept,
+                       attempts=attempts)
+    if flow is not None and flow.request is None:
+        # The flow stopped at a step (a refused upload, a FAILED file): its findings are the verdict.
+        return Outcome("fail" if flow.findings else "pass", list(flow.findings), exchange=exchange,
+                       cassette=kept, attempts=attempts)
     if gave_up(exchange, target.limits, expectation_of(case)):
         return Outcome("error", reason=_gave_up_reason(exchange, attempts, mode, item), exchange=exchange,
                        cassette=kept, attempts=attempts)
@@ -118,6 +141,8 @@ def _run(item: PlanItem, mode: str, cassettes_dir: Path, client: httpx.Client | 
                                        f"{request.method} {transport.public_url(request.url)} "
                                        f"(HTTP {exchange.status}){where}: {type(exc).__name__}: {exc}",
                        exchange=exchange, cassette=kept, attempts=attempts)
+    if flow is not None:
+        findings = list(flow.findings) + findings
     verdict = "fail" if findings else "pass"
     return Outcome(verdict, findings, exchange=exchange, cassette=kept, attempts=attempts)
 
@@ -181,31 +206,133 @@ def judge(fam, exchange: Exchange, expectation: dict[str, Any]) -> list[Finding]
     return findings
 
 
-def _record(client, request, surface, target, cassette: Path, expectation: dict[str, Any],
-            attempts: list[dict[str, Any]]) -> Exchange:
-    v = recording.make_vcr("record", target.secret_values())
-    with recording.SavePlan() as plan:
-        with v.use_cassette(str(cassette)):
-            exchange = transport.send(client, request, surface, target.limits, retry=True, attempts=attempts,
-                                      slot_key=concurrency.key_for(target))
-            # A reply given up on (still 429/502/503) is an error, not a recording: keep the old one.
-            if not gave_up(exchange, target.limits, expectation):
-                plan.complete(exchange.latency_ms, exchange.ttft_ms)
-    return exchange
+class StepGaveUp(Exception):
+    """A step of a flow (not the case's own request) still got 429/502/503 after the retries."""
+
+    def __init__(self, step: str, exchange: Exchange):
+        self.step = step
+        self.exchange = exchange
+        super().__init__(step)
+
+    def reason(self, attempts: list[dict[str, Any]], mode: str, item: PlanItem) -> str:
+        mine = [a for a in attempts if a.get("step") == self.step]
+        return f"{self.step}: " + _gave_up_reason(self.exchange, mine, mode, item)
 
 
-def _replay(client, request, surface, target, cassette: Path) -> Exchange:
-    # The target's secrets scrub the outgoing request the same way they were scrubbed when recorded
-    # (a token in a URL path must match its REDACTED stand-in); nothing is sent and nothing retried.
-    v = recording.make_vcr("replay", target.secret_values())
-    with v.use_cassette(str(cassette)):
-        exchange = transport.send(client, request, surface, target.limits, with_auth=False, retry=False)
-    recorded = exchange.headers.get(recording.LATENCY_HEADER)
-    if recorded:
-        exchange.latency_ms = float(recorded)
-        ttft = exchange.headers.get(recording.TTFT_HEADER)
-        exchange.ttft_ms = float(ttft) if ttft else None
-    return exchange
+class Session:
+    """Sends the requests of one test in its mode, every one through the test's single cassette.
+
+    live: real HTTP with retries; record: the same, inside the cassette, keeping for each request
+    only the attempt that was judged (retried 429/502/503 attempts are dropped, the distinct steps
+    of a flow are all kept, in order); replay: from the cassette, in recorded order (a repeated
+    identical poll plays back its recorded sequence), nothing sent, retried or waited for.
+    Families with a multi-step flow call send() for each step, and sleep()/now() to poll: in
+    replay the clock is virtual (it advances only by the sleeps), so a replayed poll loop ends
+    where the recorded one did, at once."""
+
+    def __init__(self, mode: str, client: httpx.Client, surface, target, model, attempts: list[dict[str, Any]]):
+        self.mode = mode
+        self.client = client
+        self.surface = surface
+        self.target = target
+        self.model = model
+        self.limits = target.limits
+        self.model_limits: dict[str, Any] = dict(getattr(model, "limits", None) or {})
+        self.attempts = attempts
+        self._plan: recording.SavePlan | None = None
+        self._virtual_s = 0.0
+
+    @contextlib.contextmanager
+    def cassette(self, path: Path):
+        if self.mode == "live":
+            self.target.ready_for_network()
+            yield self
+            return
+        if self.mode == "record":
+            self.target.ready_for_network()
+            v = recording.make_vcr("record", self.target.secret_values())
+            with recording.SavePlan() as plan:
+                self._plan = plan
+                with v.use_cassette(str(path)):
+                    yield self
+            return
+        # The target's secrets scrub the outgoing request the same way they were scrubbed when recorded
+        # (a token in a URL path must match its REDACTED stand-in).
+        v = recording.make_vcr("replay", self.target.secret_values())
+        with v.use_cassette(str(path)):
+            yield self
+
+    def send(self, request, step: str = "", best_effort: bool = False) -> Exchange | None:
+        """The reply to `request`. `step` names a flow step (files.upload, files.get[2]): its
+        attempts are tagged with it, and a step given up on (429/502/503 after the retries) raises
+        StepGaveUp. With best_effort (cleanup), a request that cannot be sent or replayed gives None."""
+        try:
+            exchange = self._send(request, step)
+        except (transport.TransportError, CannotOverwriteExistingCassetteException):
+            if best_effort:
+                return None
+            raise
+        if step and not best_effort and self.mode != "replay" and exchange.status in self.limits.retry_statuses:
+            raise StepGaveUp(step, exchange)
+        return exchange
+
+    def _send(self, request, step: str) -> Exchange:
+        client = self.client
+        content = getattr(request, "content", None)
+        if content is not None:
+            # transport sends request.json_body; a raw body (a multipart upload) rides on a thin
+            # wrapper of the same client, so bounds, retries, slots and recording stay the same.
+            client = _WithBody(client, content)
+        if self.mode == "replay":
+            exchange = transport.send(client, request, self.surface, self.limits, with_auth=False, retry=False)
+            recorded = exchange.headers.get(recording.LATENCY_HEADER)
+            if recorded:
+                exchange.latency_ms = float(recorded)
+                ttft = exchange.headers.get(recording.TTFT_HEADER)
+                exchange.ttft_ms = float(ttft) if ttft else None
+            return exchange
+        start = len(self.attempts)
+        try:
+            exchange = transport.send(client, request, self.surface, self.limits, retry=True,
+                                      attempts=self.attempts, slot_key=concurrency.key_for(self.target))
+        finally:
+            if step:
+                for a in self.attempts[start:]:
+                    a["step"] = step
+        if self._plan is not None:
+            # Every attempt that got a reply is one interaction in the cassette; keep this request's
+            # last one (the one judged), drop its retried ones.
+            self._plan.keep(sum(1 for a in self.attempts if a.get("status") is not None) - 1,
+                            exchange.latency_ms, exchange.ttft_ms)
+        return exchange
+
+    def complete(self, exchange: Exchange) -> None:
+        """Record mode: the test reached a verdict, so its cassette is saved."""
+        if self._plan is not None:
+            self._plan.complete(exchange.latency_ms, exchange.ttft_ms)
+
+    def sleep(self, seconds: float) -> None:
+        if self.mode == "replay":
+            self._virtual_s += seconds
+        else:
+            time.sleep(seconds)
+
+    def now(self) -> float:
+        return self._virtual_s if self.mode == "replay" else time.monotonic()
+
+
+class _WithBody:
+    """An httpx client whose stream() sends `content` as the request body (transport sends JSON only)."""
+
+    def __init__(self, client: httpx.Client, content: bytes):
+        self._client = client
+        self._content = content
+
+    def stream(self, method, url, *, content=None, **kwargs):
+        return self._client.stream(method, url, content=self._content if content is None else content, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
 
 
 def _mismatch_detail(message: str) -> str:
