@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import expect, media, yamlsource
+from . import expect, follow_up, media, yamlsource
 from .yamlsource import SourceError
 
 SCHEMA = "case-file.schema.json"
@@ -27,6 +27,7 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)  # API-specific knobs, read by the API's module
     headers: dict[str, str] = field(default_factory=dict)
     source: str = ""  # file:line, for messages
+    follow_up: dict[str, Any] | None = None  # {request, expect}: a second turn passing the reply back (follow_up.py)
 
     @property
     def key(self) -> str:
@@ -75,23 +76,31 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
             raise SourceError(shown, doc.line_of(where + ("id",)), f"cases[{i}].id",
                               f"duplicate case id {raw['id']!r} (first at line {seen[raw['id']]})")
         seen[raw["id"]] = doc.line_of(where + ("id",)) or 0
-        for key in ("body", "summary", "status"):
-            if key in raw["expect"]:
-                try:
-                    expect.check_spec(raw["expect"][key])
-                except expect.SpecError as exc:
-                    spath = where + ("expect", key) + exc.path
-                    raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath), str(exc)) from None
-        for problem in media.check(raw["request"], where=shown):
-            raise SourceError(shown, doc.line_of(where + _path_tuple(problem.field)), f"cases[{i}].{problem.field}",
-                              problem.message) from None
+        followed = raw.get("follow_up")
+        checked = [(where, raw)] + ([(where + ("follow_up",), followed)] if followed else [])
+        for at, part in checked:
+            for key in ("body", "summary", "status"):
+                if key in part["expect"]:
+                    try:
+                        expect.check_spec(part["expect"][key])
+                    except expect.SpecError as exc:
+                        spath = at + ("expect", key) + exc.path
+                        raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath), str(exc)) from None
+            for problem in media.check(part["request"], where=shown):
+                spath = at + _path_tuple(problem.field)
+                raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath[:len(at)]) + "." + problem.field,
+                                  problem.message) from None
+        if followed and not follow_up.has_placeholder(followed["request"]):
+            spath = where + ("follow_up", "request")
+            raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath),
+                              f"a follow-up request passes the reply back: put {{previous: assistant}} where the assistant turn goes")
         requires = file_requires + tuple(r for r in raw.get("requires", ()) if r not in file_requires)
         cases.append(Case(
             api=data["api"], feature=data["feature"], id=raw["id"], request=raw["request"],
             expect=raw["expect"], requires=requires, description=raw.get("description", ""),
             model=raw.get("model"), stream=raw.get("stream"), negative=bool(raw.get("negative", False)),
             options=dict(raw.get("options", {})), headers=dict(raw.get("headers", {})),
-            source=f"{shown}:{doc.line_of(where)}",
+            source=f"{shown}:{doc.line_of(where)}", follow_up=followed,
         ))
     return cases
 

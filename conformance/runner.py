@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from . import clients, concurrency, expect, media, media_store, recording, transport
+from . import clients, concurrency, expect, follow_up, media, media_store, recording, transport
 from .apis import family as family_of
 from .exchange import Exchange, Finding
 from .plan import PlanItem
@@ -91,8 +92,11 @@ def _run(item: PlanItem, mode: str, cassettes_dir: Path, client: httpx.Client | 
         with session.cassette(cassette):
             if prepare is not None:
                 flow = prepare(case, request, session)
+            second: Exchange | None = None
             if flow is None:
                 exchange = session.send(request)
+                if case.follow_up and not gave_up(exchange, target.limits, expectation_of(case)):
+                    second = _send_follow_up(fam, case, exchange, model, surface, session)
             else:
                 exchange = flow.exchange
                 if flow.request is not None and not flow.error:
@@ -101,8 +105,9 @@ def _run(item: PlanItem, mode: str, cassettes_dir: Path, client: httpx.Client | 
                     flow.findings.extend(flow.cleanup(session))
             # A reply given up on (still 429/502/503), or a flow that ended without a verdict, is an
             # error, not a recording: keep the previous cassette.
-            if not (flow is not None and flow.error) and not gave_up(exchange, target.limits, expectation_of(case)):
-                session.complete(exchange)
+            if not (flow is not None and flow.error) and not gave_up(exchange, target.limits, expectation_of(case)) \
+                    and not (second is not None and gave_up(second, target.limits, case.follow_up["expect"])):
+                session.complete(second or exchange)
     except transport.TransportError as exc:
         return Outcome("error", reason=f"transport: {exc}", cassette=shown if mode != "live" else None,
                        attempts=attempts)
@@ -143,8 +148,31 @@ def _run(item: PlanItem, mode: str, cassettes_dir: Path, client: httpx.Client | 
                        exchange=exchange, cassette=kept, attempts=attempts)
     if flow is not None:
         findings = list(flow.findings) + findings
+    if case.follow_up:
+        findings += _judge_follow_up(fam, case, second, target.limits, attempts, mode, item)
     verdict = "fail" if findings else "pass"
     return Outcome(verdict, findings, exchange=exchange, cassette=kept, attempts=attempts)
+
+
+def _send_follow_up(fam, case, first: Exchange, model, surface, session: "Session") -> Exchange | None:
+    """The second turn, with the first reply's assistant turn in place; None when there is none."""
+    fam.decode(first)
+    turn = fam.assistant_turn(first)
+    if turn is None:
+        return None
+    body = media.resolve(follow_up.substitute(case.follow_up["request"], turn), where=case.source or case.key)
+    second_case = dataclasses.replace(case, request=body, follow_up=None)
+    return session.send(fam.build_request(second_case, model.wire_name_for(case.api), surface), step="follow_up")
+
+
+def _judge_follow_up(fam, case, second: Exchange | None, limits, attempts, mode, item) -> list[Finding]:
+    if second is None:
+        return [Finding("case", "follow_up", "not sent: the first reply has no assistant turn to pass back "
+                                             "(an error, a stream or a malformed reply)")]
+    expectation = case.follow_up["expect"]
+    if gave_up(second, limits, expectation):
+        return [Finding("case", "follow_up.$status", _gave_up_reason(second, [a for a in attempts if a.get("step") == "follow_up"], mode, item))]
+    return follow_up.prefixed(judge(fam, second, expectation))
 
 
 def gave_up(exchange: Exchange, limits, expectation: dict[str, Any]) -> bool:

@@ -161,6 +161,15 @@ class AnthropicMessages(ApiFamily):
         return contract.collapse_repeats(out)
 
     # -- summary ---------------------------------------------------------------------------------
+    def assistant_turn(self, exchange: Exchange) -> Any:
+        if exchange.status >= 300 or exchange.request.stream:
+            return None
+        body = exchange.json()
+        if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+            return None
+        # Thinking blocks go back with their signatures, as the extended-thinking docs require.
+        return {"role": "assistant", "content": body["content"]}
+
     def summary(self, exchange: Exchange) -> dict[str, Any]:
         if exchange.status >= 400 or not exchange.request.stream:
             body = exchange.json()

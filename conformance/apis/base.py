@@ -42,6 +42,12 @@ class ApiFamily:
         for error replies error (the API's error object). Families may add API-specific keys."""
         raise NotImplementedError
 
+    def assistant_turn(self, exchange: Exchange) -> Any:
+        """The reply's assistant turn exactly as a client passes it back in the next request
+        (follow_up.py); a list is spliced into the list holding the placeholder. None when the reply
+        has none (an error, a stream, a malformed body)."""
+        return None
+
     # -- recognising captured traffic (conformance validate) --------------------------------------
     def recognizes(self, method: str, url: str) -> bool:
         raise NotImplementedError

@@ -107,6 +107,14 @@ class DatabricksInvocations(ApiFamily):
         return isinstance(body, dict) and "error" in body and "error_code" not in body
 
     # -- summary ---------------------------------------------------------------------------------
+    def assistant_turn(self, exchange: Exchange) -> Any:
+        if exchange.status >= 300 or exchange.request.stream:
+            return None
+        body = exchange.json()
+        choices = body.get("choices") if isinstance(body, dict) else None
+        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        return first.get("message") if isinstance(first.get("message"), dict) else None
+
     def summary(self, exchange: Exchange) -> dict[str, Any]:
         if exchange.status >= 400:
             body = exchange.json()

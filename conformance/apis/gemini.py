@@ -403,6 +403,15 @@ class Gemini(ApiFamily):
         return out
 
     # -- summary ---------------------------------------------------------------------------------
+    def assistant_turn(self, exchange: Exchange) -> Any:
+        if exchange.status >= 300 or exchange.request.stream:
+            return None
+        body = exchange.json()
+        candidates = body.get("candidates") if isinstance(body, dict) else None
+        first = candidates[0] if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict) else {}
+        # The candidate's content (role model), thought parts and thoughtSignatures included.
+        return first.get("content") if isinstance(first.get("content"), dict) else None
+
     def summary(self, exchange: Exchange) -> dict[str, Any]:
         if exchange.status >= 400:
             body = exchange.json()

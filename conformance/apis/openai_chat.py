@@ -165,6 +165,15 @@ class OpenAIChat(ApiFamily):
         return out
 
     # -- summary ---------------------------------------------------------------------------------
+    def assistant_turn(self, exchange: Exchange) -> Any:
+        if exchange.status >= 300 or exchange.request.stream:
+            return None
+        body = exchange.json()
+        choices = body.get("choices") if isinstance(body, dict) else None
+        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        # The whole message, unmodified (Databricks: "include the full, unmodified assistant message").
+        return first.get("message") if isinstance(first.get("message"), dict) else None
+
     def summary(self, exchange: Exchange) -> dict[str, Any]:
         if exchange.status >= 400 or not exchange.request.stream:
             body = exchange.json()

@@ -170,6 +170,13 @@ class OpenAIResponses(ApiFamily):
         return out
 
     # -- summary ---------------------------------------------------------------------------------
+    def assistant_turn(self, exchange: Exchange) -> Any:
+        if exchange.status >= 300 or exchange.request.stream:
+            return None
+        body = exchange.json()
+        # Every output item (reasoning items included) is input to the next turn.
+        return body["output"] if isinstance(body, dict) and isinstance(body.get("output"), list) else None
+
     def summary(self, exchange: Exchange) -> dict[str, Any]:
         if exchange.status >= 400 or not exchange.request.stream:
             body = exchange.json()

@@ -1,0 +1,106 @@
+"""Follow-up turns: the first reply's assistant turn passed back whole in a second request."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conformance import cases, follow_up, plan, recording, runner, targets
+from conformance.yamlsource import SourceError
+from tests.localserver import LocalServer, json_reply
+from tests.test_recording_replay import CHAT_REPLY
+
+P = {"previous": "assistant"}
+
+
+def test_substitute_puts_the_turn_in_place_and_splices_lists():
+    assert follow_up.substitute({"messages": [{"role": "user"}, P]}, {"role": "assistant", "x": None}) == \
+        {"messages": [{"role": "user"}, {"role": "assistant", "x": None}]}
+    assert follow_up.substitute({"input": [1, P, 4]}, [2, 3]) == {"input": [1, 2, 3, 4]}
+    assert follow_up.substitute({"turn": P}, [2, 3]) == {"turn": [2, 3]}  # not in a list: kept as a value
+    assert follow_up.has_placeholder({"a": [{"b": P}]}) and not follow_up.has_placeholder({"previous": "other"})
+
+
+CASE = """api: openai-chat
+feature: multi-turn
+cases:
+  - id: again
+    request: {{messages: [{{role: user, content: one}}], max_tokens: 8}}
+    expect: {{status: 200}}
+    follow_up:
+      request: {{messages: [{{role: user, content: one}}, {placeholder}, {{role: user, content: two}}], max_tokens: 8}}
+      expect: {{status: 200, summary: {{text: second}}}}
+"""
+
+
+def project(root: Path, base: str, placeholder: str = "{previous: assistant}") -> plan.PlanItem:
+    (root / "cases" / "openai-chat").mkdir(parents=True, exist_ok=True)
+    (root / "targets").mkdir(exist_ok=True)
+    (root / "cases" / "openai-chat" / "multi-turn.yaml").write_text(CASE.format(placeholder=placeholder))
+    (root / "targets" / "t.yaml").write_text(
+        f"name: t\nauth: {{none: true}}\nsurfaces:\n  openai-chat: {{base_url: '{base}/v1'}}\n"
+        "models:\n  m: {apis: [openai-chat], capabilities: [chat]}\n"
+        "limits: {connect_timeout_s: 2, read_timeout_s: 2, total_timeout_s: 5}\n")
+    [item] = plan.build(cases.load_dir(root / "cases", root), targets.load_dir(root / "targets", env={}, root=root), ["t"])
+    return item
+
+
+def reply(text: str, **extra):
+    body = json.loads(json.dumps(CHAT_REPLY))
+    body["choices"][0]["message"].update(content=text, **extra)
+    return body
+
+
+def two_turns(method, path, headers, body):
+    sent = json.loads(body)
+    return json_reply(reply("second" if len(sent["messages"]) > 1 else "first", annotations=[]))
+
+
+def test_the_second_request_carries_the_first_message_unmodified_and_both_replay(tmp_path):
+    with LocalServer(two_turns) as server:
+        item = project(tmp_path, server.base)
+        outcome = runner.run(item, "record", tmp_path / "cassettes", root=tmp_path)
+        assert outcome.verdict == "pass", outcome
+        second = json.loads(server.requests[1]["body"])
+    # Exactly what the API returned, fields the suite does not know (annotations) and nulls included.
+    assert second["messages"][1] == {"role": "assistant", "content": "first", "refusal": None, "annotations": []}
+    cassette = recording.cassette_path(tmp_path / "cassettes", "t", "openai-chat", "multi-turn", "again", "m")
+    assert len(yaml.safe_load(cassette.read_text())["interactions"]) == 2
+    replayed = runner.run(item, "replay", tmp_path / "cassettes", root=tmp_path)
+    assert replayed.verdict == "pass", replayed
+
+
+def test_the_follow_ups_findings_are_marked_as_its_own(tmp_path):
+    def wrong_second(method, path, headers, body):
+        sent = json.loads(body)
+        return json_reply(reply("third") if len(sent["messages"]) > 1 else reply("first"))
+
+    with LocalServer(wrong_second) as server:
+        outcome = runner.run(project(tmp_path, server.base), "live", tmp_path / "cassettes", root=tmp_path)
+    assert outcome.verdict == "fail"
+    assert [(f.layer, f.path, f.message) for f in outcome.findings] == \
+        [("case", "follow_up.summary.text", "expected 'second', got 'third'")]
+
+
+def test_no_assistant_turn_means_no_second_request_and_a_finding(tmp_path):
+    def refuse(method, path, headers, body):
+        return json_reply({"error": {"message": "no", "type": "invalid_request_error", "param": None, "code": None}},
+                          status=400)
+
+    with LocalServer(refuse) as server:
+        outcome = runner.run(project(tmp_path, server.base), "live", tmp_path / "cassettes", root=tmp_path)
+        assert len(server.requests) == 1
+    assert ("follow_up", "not sent: the first reply has no assistant turn to pass back "
+                         "(an error, a stream or a malformed reply)") in [(f.path, f.message) for f in outcome.findings]
+
+
+def test_a_follow_up_without_the_placeholder_is_a_case_file_error(tmp_path):
+    (tmp_path / "cases" / "openai-chat").mkdir(parents=True)
+    path = tmp_path / "cases" / "openai-chat" / "multi-turn.yaml"
+    path.write_text(CASE.format(placeholder="{role: assistant, content: x}"))
+    with pytest.raises(SourceError) as err:
+        cases.load_file(path, tmp_path)
+    assert str(err.value).startswith("cases/openai-chat/multi-turn.yaml:8: ")
+    assert "cases[0].follow_up.request" in str(err.value) and "{previous: assistant}" in str(err.value)
