@@ -27,6 +27,7 @@ from conformance.apis.anthropic_messages import AnthropicMessages, is_beta
 from conformance.cases import Case, load_file
 from conformance.exchange import Exchange, Request
 from conformance.runner import judge
+from tests.cassette_kinds import single
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = ROOT / "cassettes" / "litellm-local" / "anthropic-messages"
@@ -785,7 +786,7 @@ def test_every_case_has_a_cassette():
     assert planned and {_key(p) for p in litellm_cassettes()} == planned
 
 
-@pytest.mark.parametrize("path", litellm_cassettes(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+@pytest.mark.parametrize("path", single(litellm_cassettes()), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_litellm_contract_findings_are_its_known_deviations(path):
     """LiteLLM 1.106.2 conforms except that its message_delta omits delta.stop_sequence (required, nullable
     in the reference). Its 500s for content-block lists come from the llama-cpp-python backend and are
@@ -838,10 +839,10 @@ LITELLM_CASE: dict[str, list[tuple[str, str]]] = {
 
 
 def test_every_cassette_has_its_case_expectations_listed():
-    assert {_key(p) for p in litellm_cassettes()} == set(LITELLM_CASE)
+    assert {_key(p) for p in single(litellm_cassettes())} == set(LITELLM_CASE)
 
 
-@pytest.mark.parametrize("path", litellm_cassettes(), ids=_key)
+@pytest.mark.parametrize("path", single(litellm_cassettes()), ids=_key)
 def test_litellm_case_expectations(path):
     """judge() over each cassette: the case layer fails only where LiteLLM's stack really falls short."""
     ex = litellm_exchange(path)

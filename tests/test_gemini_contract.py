@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cassette_kinds import single
 from conformance import media, media_store
 from conformance.apis.gemini import (FAMILY, Gemini, camelize, decode_json_array, sse_cut_off, wants_sse)
 from conformance.cases import Case, load_file
@@ -680,7 +681,7 @@ MULTI_STEP_FEATURES = {"file"}
 
 
 def cassette_files() -> list[Path]:
-    return sorted(p for p in CASSETTES.glob("*/*.yaml") if p.parent.name not in MULTI_STEP_FEATURES)
+    return single(sorted(p for p in CASSETTES.glob("*/*.yaml") if p.parent.name not in MULTI_STEP_FEATURES))
 
 
 def key_of(path: Path) -> str:

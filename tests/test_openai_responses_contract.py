@@ -20,6 +20,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
+from tests.cassette_kinds import single
 from conformance import media_store
 from conformance.apis.openai_responses import OpenAIResponses
 from conformance.cases import Case, load_file
@@ -448,7 +449,7 @@ def interaction_exchange(interaction: dict[str, Any]) -> Exchange:
 
 
 def litellm_cassettes() -> list[Path]:
-    return sorted(CASSETTES.glob("*/*.yaml"))
+    return single(sorted(CASSETTES.glob("*/*.yaml")))  # multi-step ones: tests/cassette_kinds.py
 
 
 def litellm_exchange(path: Path) -> Exchange:
