@@ -39,6 +39,7 @@ thread's (a thread-local), so threads of one run never see each other's replies.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import http
 import inspect
@@ -93,7 +94,21 @@ def client_findings(api: str, exchange: Exchange) -> list[Finding]:
 
 
 def client_check(api: str, exchange: Exchange) -> ClientCheck:
-    """client_findings with the details: which SDK call was made, or why none was."""
+    """client_findings with the details: which SDK call was made, or why none was. Served from the
+    verdict cache (use_cache) when this very exchange was judged before by the same code and SDKs."""
+    cache = _CACHE.folder
+    if cache is None:
+        return _client_check(api, exchange)
+    key = _cache_key(api, exchange)
+    hit = _cache_get(cache, key)
+    if hit is not None:
+        return hit
+    done = _client_check(api, exchange)
+    _cache_put(cache, key, done)
+    return done
+
+
+def _client_check(api: str, exchange: Exchange) -> ClientCheck:
     check = _CHECKS.get(api)
     if check is None:
         return ClientCheck(skipped=f"no official SDK is wired for the {api} API")
@@ -103,6 +118,193 @@ def client_check(api: str, exchange: Exchange) -> ClientCheck:
     if not isinstance(body, dict):
         return ClientCheck(skipped="the request has no JSON object body to call the SDK with")
     return check(exchange, dict(body))
+
+
+def warm(apis: set[str]) -> None:
+    """Import the SDKs of `apis` and build their clients now. A live run calls this before its first
+    request: imported on the first reply instead (seconds for some SDKs), the import would hold up the
+    worker's next request and leave the target's concurrency unused meanwhile."""
+    builders = {"openai": _openai, "anthropic": _anthropic, "google-genai": _genai, "databricks-sdk": _databricks}
+    wanted = {SDK_OF_API[api] for api in apis if api in SDK_OF_API}
+    if "databricks-invocations" in apis:
+        wanted.add("openai")  # its streams are judged by the openai SDK
+    for sdk in sorted(wanted):
+        try:
+            builders[sdk]()
+        except Exception:  # noqa: BLE001 - an SDK that cannot load is reported by the check itself, later
+            pass
+
+
+# -- the verdict cache ------------------------------------------------------------------------------
+#
+# Importing the four SDKs costs seconds and running them most of a replay's time, while a replayed
+# reply is the same bytes every run. So a verdict is kept on disk under a digest of everything it
+# depends on: the exchange (request method, URL, headers, body; reply status, headers, bytes), every
+# installed distribution with its version (the SDKs and whatever they use), the source of the whole
+# conformance package and the Python version. Change any of it and the digest changes: never a stale
+# verdict, at worst a miss. A fully cached run never imports an SDK.
+
+CACHE_ENV = "CONFORMANCE_CACHE_DIR"  # a folder; "off" (or empty) turns the cache off
+_CACHE_FORMAT = "client-verdicts-1"  # bump when the stored layout changes
+
+
+class _CacheState:
+    folder: Path | None = None
+
+
+_CACHE = _CacheState()
+
+
+def cache_dir(default: Path | None) -> Path | None:
+    """The verdict cache folder: $CONFORMANCE_CACHE_DIR when set ("off" or empty: none), else `default`."""
+    import os
+    value = os.environ.get(CACHE_ENV)
+    if value is None:
+        return default
+    if value.strip().lower() in ("", "off", "0", "no", "none", "false"):
+        return None
+    return Path(value).expanduser()
+
+
+def use_cache(folder: Path | None) -> None:
+    """Keep client verdicts in `folder` (None: compute every verdict, store nothing). Entries live
+    under <folder>/client/<environment digest>/; the folders of other environments (other SDK
+    versions or suite sources) are removed when more than a few, or a week old: the cache stays small."""
+    import os
+    if folder is None:
+        _CACHE.folder = None
+        return
+    root = Path(folder) / "client"
+    here = root / _environment_digest()
+    try:
+        here.mkdir(parents=True, exist_ok=True)
+        os.utime(here)  # most recently used: the last to be pruned
+        tag = Path(folder) / "CACHEDIR.TAG"  # backup and archiving tools skip tagged folders
+        if not tag.exists():
+            tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n"
+                           "# conformance verdict cache: safe to delete, never to commit.\n")
+        _prune(root, keep=here)
+    except OSError:
+        _CACHE.folder = None  # a read-only or missing disk: judge without the cache
+        return
+    _CACHE.folder = here
+
+
+def _prune(root: Path, keep: Path, others: int = 3, max_age_s: float = 7 * 24 * 3600) -> None:
+    import shutil
+    import time
+    now = time.time()
+    aged = []
+    for other in root.iterdir():
+        if other != keep and other.is_dir():
+            try:
+                aged.append((other.stat().st_mtime, other))
+            except OSError:
+                pass
+    aged.sort(reverse=True)
+    for i, (mtime, other) in enumerate(aged):
+        if i >= others or now - mtime > max_age_s:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+@functools.cache
+def _environment_digest() -> str:
+    """A digest of what every verdict depends on besides the exchange: the installed distributions,
+    the source of the conformance package, the Python version."""
+    import hashlib
+    import sys
+    h = hashlib.sha256(_CACHE_FORMAT.encode())
+    for part in (sys.version, _distributions_digest(), _source_digest(Path(__file__).resolve().parent)):
+        h.update(b"\0" + part.encode())
+    return h.hexdigest()[:32]
+
+
+def _distributions_digest() -> str:
+    """Every installed distribution with its version, from the names of the .dist-info/.egg-info
+    folders on sys.path (pip names them <name>-<version>): an SDK or any library under it that is
+    installed, upgraded or removed changes the digest. Listing folders costs far less than reading
+    each distribution's metadata."""
+    import hashlib
+    import os
+    import sys
+    found = set()
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        found.update(f"{entry}/{n}" for n in names if n.endswith((".dist-info", ".egg-info")))
+    return hashlib.sha256("\n".join(sorted(found)).encode()).hexdigest()
+
+
+def _source_digest(package: Path) -> str:
+    """The bytes of every source and data file of the package (not only clients.py: what reaches the
+    SDK call is shaped by other modules too, and a miss costs time where a stale verdict costs truth)."""
+    import hashlib
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".yaml", ".yml"):
+            h.update(b"\0" + str(path.relative_to(package)).encode() + b"\0")
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _cache_key(api: str, exchange: Exchange) -> str:
+    import hashlib
+    import json
+    req = exchange.request
+    head = json.dumps([api, req.method, req.url, sorted(req.headers.items()), req.json_body, req.stream,
+                       exchange.status, sorted(exchange.headers.items())], default=repr)
+    # A fixture URL of the local media server carries the port it happened to get this run: any port
+    # gives the same verdict (the SDK sends the body to the mock and never fetches it).
+    head = _media_url_port().sub(r"\g<1>0\g<2>", head)
+    h = hashlib.sha256(head.encode())
+    h.update(b"\0")
+    h.update(exchange.body)
+    return h.hexdigest()
+
+
+@functools.cache
+def _media_url_port() -> re.Pattern[str]:
+    from .media import SERVER_PREFIX
+    return re.compile(r"(http://127\.0\.0\.1:)[0-9]{1,5}(" + re.escape(SERVER_PREFIX) + ")")
+
+
+def _cache_get(folder: Path, key: str) -> ClientCheck | None:
+    import json
+    try:
+        doc = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
+        if doc.get("key") != key:
+            return None
+        return ClientCheck(findings=[Finding(f["layer"], f["path"], f["message"], f.get("event"))
+                                     for f in doc["findings"]],
+                           call=doc["call"], sent=doc["sent"], skipped=doc["skipped"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent or damaged: judge again
+
+
+def _cache_put(folder: Path, key: str, check: ClientCheck) -> None:
+    import json
+    import os
+    import tempfile
+    texts = [check.skipped, check.call or ""] + [f.path + f.message for f in check.findings]
+    if any(_media_url_port().search(t) for t in texts):
+        return  # a verdict naming this run's media server port is not valid for another run's
+    doc = {"key": key, "findings": [f.as_dict() for f in check.findings], "call": check.call,
+           "sent": check.sent, "skipped": check.skipped}
+    target = folder / f"{key}.json"
+    try:
+        # Written aside, then renamed: a parallel worker or an interrupted run never reads half a file.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    except OSError:
+        return  # a cache that cannot be written only costs time
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(doc, out)
+        os.replace(tmp, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 # -- the recorded reply, served to whichever SDK asks --------------------------------------------

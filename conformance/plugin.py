@@ -5,9 +5,10 @@ test paths are given, collect the conformance suite (conformance/suite.py) inste
 """
 from __future__ import annotations
 
+import gc
 import json
-import re
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,13 @@ class State:
         self.clients: dict[str, Any] = {}
 
     def client_for(self, target):
-        if target.name not in self.clients:
+        # Replay sends nothing (vcrpy answers below the client), so every target shares one client;
+        # live and record runs keep one per target, with that target's timeouts.
+        key = "(replay)" if self.mode == "replay" else target.name
+        if key not in self.clients:
             from .transport import make_client
-            self.clients[target.name] = make_client(target.limits)
-        return self.clients[target.name]
+            self.clients[key] = make_client(target.limits)
+        return self.clients[key]
 
 
 def _default_root(config: pytest.Config) -> Path:
@@ -105,6 +109,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args = [str(SUITE)]
     for marker in sorted({m for item in state.items for m in item.markers}):
         config.addinivalue_line("markers", f"{marker}: conformance API/feature selector")
+    if state.mode == "replay":
+        # A replayed reply is the same bytes every run: its official-SDK verdict is kept on disk under
+        # a digest of everything it depends on (clients.use_cache), so SDKs are imported on a miss only.
+        from . import clients
+        clients.use_cache(clients.cache_dir(default=state.root / ".cache" / "conformance"))
     config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
     if state.mode in ("live", "record") and not _is_worker(config):
         from .progress import Progress
@@ -157,6 +166,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    for item in keep if not config.option.collectonly else ():
+        planned = _planned(item)
+        if planned is not None and planned.unsupported:
+            # Judged now (nothing is sent) and skipped by a mark: pytest skips it before any fixture
+            # is set up, and reports it without walking a traceback for the skip's location.
+            entry, outcome = execute(state, planned)
+            record_result(item, entry)
+            item.add_marker(pytest.mark.skip(reason=f"unsupported: {outcome.reason}"))
 
 
 def _planned(item: pytest.Item) -> planner.PlanItem | None:
@@ -187,6 +204,25 @@ def _shard(state: State, items: list[pytest.Item]) -> tuple[list[pytest.Item], l
     return keep, others
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if state_of(config) is not None and state_of(config).mode == "replay":
+        from . import clients
+        clients.use_cache(None)  # an in-process run (pytester) leaves no cache switched on behind it
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = state_of(session.config)
+    if state is None:
+        return
+    if state.mode in ("live", "record"):
+        from . import clients
+        planned = (_planned(item) for item in session.items)
+        clients.warm({p.api for p in planned if p is not None and not p.unsupported and not p.load_error})
+    # Everything built so far (modules, the plan, the collected items) lives until the end of the run:
+    # moved out of the collector's reach, the garbage collections during the tests stop re-walking it.
+    gc.freeze()
+
+
 @pytest.fixture(scope="session")
 def conformance_state(request: pytest.FixtureRequest) -> State:
     state = state_of(request.config)
@@ -199,7 +235,7 @@ def execute(state: State, item: planner.PlanItem) -> tuple[dict[str, Any], Any]:
     """Run `item` and build its results.json entry."""
     # One client per target for the whole session, in replay too: building an httpx client loads the
     # CA bundle into an SSL context (tens of ms), which per test cost more than the replay itself.
-    client = state.client_for(item.target) if item.target is not None else None
+    client = state.client_for(item.target) if item.target is not None and not item.unsupported else None
     outcome = runner.run(item, state.mode, state.cassettes_dir, client=client, root=state.root)
     ex = outcome.exchange
     entry = {

@@ -25,8 +25,12 @@ from typing import Any, Iterable
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import httpx
 import vcr
+from vcr.cassette import Cassette
+from vcr.errors import CannotOverwriteExistingCassetteException
 from vcr.persisters.filesystem import CassetteNotFoundError
+from vcr.request import Request as VcrRequest
 from vcr.serialize import deserialize, serialize
 
 from . import media_store
@@ -311,3 +315,34 @@ class SavePlan:
         # Reset after vcrpy's own __exit__ has saved (this context is entered first, exits last).
         _save_plan.reset(self._token)
         return False
+
+
+def load_for_replay(path: Path, secrets: list[str]) -> Cassette:
+    """The cassette as vcrpy loads it for replay (our persister: hazard check, media restored),
+    with the same matchers and request filters as make_vcr("replay")."""
+    config = make_vcr("replay", secrets).get_merged_config()
+    keys = ("serializer", "persister", "match_on", "record_mode", "before_record_request",
+            "before_record_response", "allow_playback_repeats")
+    return Cassette.load(path=str(path), **{k: config[k] for k in keys})
+
+
+class ReplayTransport(httpx.BaseTransport):
+    """An httpx transport answering from a loaded vcrpy cassette: vcrpy's own matching and
+    playback (Cassette.can_play_response_for / play_response), without patching httpx for every
+    test as use_cassette does, which dominated the per-test cost of replay (docs/performance.md).
+    A request with no recorded match raises vcrpy's CannotOverwriteExistingCassetteException, as
+    record_mode "none" does."""
+
+    def __init__(self, cassette: Cassette):
+        self.cassette = cassette
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        recorded = VcrRequest(request.method, str(request.url), request.read(), request.headers)
+        if not self.cassette.can_play_response_for(recorded):
+            raise CannotOverwriteExistingCassetteException(cassette=self.cassette, failed_request=recorded)
+        played = self.cassette.play_response(recorded)
+        headers = [(name, value) for name, values in played["headers"].items() for value in values]
+        message = played["status"].get("message")
+        return httpx.Response(played["status"]["code"], headers=headers,
+                              stream=httpx.ByteStream(played["body"]["string"]),
+                              extensions={"reason_phrase": message.encode("ascii")} if message else None)

@@ -285,10 +285,15 @@ class Session:
                     yield self
             return
         # The target's secrets scrub the outgoing request the same way they were scrubbed when recorded
-        # (a token in a URL path must match its REDACTED stand-in).
-        v = recording.make_vcr("replay", self.target.secret_values())
-        with v.use_cassette(str(path)):
+        # (a token in a URL path must match its REDACTED stand-in). The cassette answers through its
+        # own httpx transport, so nothing is patched and nothing can reach the network.
+        played = recording.load_for_replay(path, self.target.secret_values())
+        shared, self.client = self.client, httpx.Client(transport=recording.ReplayTransport(played))
+        try:
             yield self
+        finally:
+            self.client.close()
+            self.client = shared
 
     def send(self, request, step: str = "", best_effort: bool = False) -> Exchange | None:
         """The reply to `request`. `step` names a flow step (files.upload, files.get[2]): its

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import pytest
 
-from conformance import apis, clients, report, validate
+from conformance import apis, clients, media_store, report, validate
 from conformance.exchange import Exchange, Finding, Request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,9 @@ def load(path: Path, api: str | None = None) -> list[tuple[str, Exchange]]:
     """(api, exchange) for every interaction of a vcrpy cassette, as the runner replays it: request
     body and stream flag, status, lower-cased headers, decoded body bytes."""
     out = []
-    for it in validate.read_cassette(path):
+    # Media payloads stored once by digest (cassettes/_media) go back in, as the replay does.
+    cassette = media_store.restore({"interactions": validate.read_cassette(path)}, media_store.media_dir_for(path))
+    for it in cassette["interactions"]:
         req, resp = it["request"], it["response"]
         method, url = str(req["method"]).upper(), str(req["uri"])
         fam = apis.family(api) if api else apis.recognize(method, url)
@@ -119,6 +121,11 @@ def test_shipped_cassette_through_its_sdk(path: Path):
     api = path.relative_to(CASSETTES).parts[1]
     for api, exchange in load(path, api):
         check = clients.client_check(api, exchange)
+        if GEMINI_FILES.search(exchange.request.url):
+            # Files API steps of a flow (upload, get, delete): no google-genai `files` call is wired
+            # into the client layer yet, so they are skipped, and say so; the flow's generateContent is judged.
+            assert (check.call, check.skipped) == (None, "the request has no JSON object body to call the SDK with")
+            continue
         if rel in EXPECTED_SKIPS:
             assert (check.call, check.sent, check.skipped) == (None, 0, EXPECTED_SKIPS[rel])
             continue
@@ -127,6 +134,9 @@ def test_shipped_cassette_through_its_sdk(path: Path):
         assert check.sent == 1, "the SDK must have asked, and read the recorded reply once"
         assert check.findings == EXPECTED_FINDINGS.get(rel, [])
         assert clients.client_findings(api, exchange) == check.findings
+
+
+GEMINI_FILES = re.compile(r"/(upload/)?v1beta/files(/|\?|$)")
 
 
 # -- 2. one thing changed in a real recorded body -------------------------------------------------

@@ -1,0 +1,196 @@
+"""The client-verdict cache (conformance/clients.py, issue 7): a verdict is served from disk only for
+the very same exchange judged by the same suite sources and installed SDKs; any change is a miss."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from conformance import clients
+from conformance.exchange import Exchange, Finding, Request
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def exchange(**changes) -> Exchange:
+    request = Request("POST", "http://127.0.0.1:4000/v1/chat/completions", {"content-type": "application/json"},
+                      {"model": "m", "messages": [{"role": "user", "content": "Hi"}]})
+    ex = Exchange(request=request, status=200, headers={"content-type": "application/json"},
+                  body=b'{"id": "x", "choices": []}')
+    return replace(ex, **changes)
+
+
+@pytest.fixture
+def judged(tmp_path, monkeypatch):
+    """The cache on in tmp_path, with a stand-in for the SDK call that counts and labels its verdicts."""
+    calls: list[Exchange] = []
+
+    def fake(api: str, ex: Exchange) -> clients.ClientCheck:
+        calls.append(ex)
+        return clients.ClientCheck(findings=[Finding("client", "$client.x", f"verdict {len(calls)}", 2)],
+                                   call="$client.x", sent=1)
+
+    monkeypatch.setattr(clients, "_client_check", fake)
+    clients.use_cache(tmp_path / "cache")
+    yield calls
+    clients.use_cache(None)
+
+
+def test_same_exchange_is_served_from_the_cache(judged):
+    first = clients.client_check("openai-chat", exchange())
+    again = clients.client_check("openai-chat", exchange())
+    assert len(judged) == 1
+    assert again == first  # findings (with event), call, sent, skipped all kept
+
+
+@pytest.mark.parametrize("change", [
+    {"body": b'{"id": "x", "choices": [] }'},  # one byte of the reply
+    {"status": 201},
+    {"headers": {"content-type": "text/event-stream"}},
+    {"request": Request("POST", "http://127.0.0.1:4000/v1/chat/completions", {"content-type": "application/json"},
+                        {"model": "m", "messages": [{"role": "user", "content": "Hi!"}]})},
+    {"request": Request("POST", "http://127.0.0.1:4000/v1/chat/completions?beta=true",
+                        {"content-type": "application/json"}, {"model": "m", "messages": []})},
+    {"request": Request("POST", "http://127.0.0.1:4000/v1/chat/completions",
+                        {"content-type": "application/json", "anthropic-beta": "x"},
+                        {"model": "m", "messages": [{"role": "user", "content": "Hi"}]})},
+    {"request": Request("POST", "http://127.0.0.1:4000/v1/chat/completions", {"content-type": "application/json"},
+                        {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}, stream=True)},
+])
+def test_a_changed_exchange_is_judged_again(judged, change):
+    clients.client_check("openai-chat", exchange())
+    changed = clients.client_check("openai-chat", exchange(**change))
+    assert len(judged) == 2
+    assert changed.findings[0].message == "verdict 2"
+
+
+def test_another_api_is_judged_again(judged):
+    clients.client_check("openai-chat", exchange())
+    clients.client_check("databricks-invocations", exchange())
+    assert len(judged) == 2
+
+
+@pytest.mark.parametrize("part", ["_source_digest", "_distributions_digest"])
+def test_changed_sources_or_sdks_are_a_miss(judged, tmp_path, monkeypatch, part):
+    clients.client_check("openai-chat", exchange())
+    before = clients._CACHE.folder
+    monkeypatch.setattr(clients, part, lambda *a: "something else")
+    clients._environment_digest.cache_clear()
+    try:
+        clients.use_cache(tmp_path / "cache")
+        assert clients._CACHE.folder != before
+        assert clients.client_check("openai-chat", exchange()).findings[0].message == "verdict 2"
+    finally:
+        clients._environment_digest.cache_clear()
+
+
+def test_an_sdk_upgrade_changes_the_distributions_digest(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "openai-1.0.0.dist-info").mkdir()
+    old = clients._distributions_digest()
+    (tmp_path / "openai-1.0.0.dist-info").rename(tmp_path / "openai-1.0.1.dist-info")
+    assert clients._distributions_digest() != old
+
+
+def test_an_edited_source_changes_the_source_digest(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "apis").mkdir(parents=True)
+    (package / "clients.py").write_text("A = 1\n")
+    (package / "apis" / "x.py").write_text("B = 1\n")
+    first = clients._source_digest(package)
+    (package / "apis" / "x.py").write_text("B = 2\n")
+    assert clients._source_digest(package) != first
+
+
+def test_the_environment_digest_reads_the_installed_package(monkeypatch):
+    seen = []
+    monkeypatch.setattr(clients, "_source_digest", lambda package: seen.append(package) or "s")
+    clients._environment_digest.cache_clear()
+    try:
+        clients._environment_digest()
+    finally:
+        clients._environment_digest.cache_clear()
+    assert seen == [Path(clients.__file__).resolve().parent]
+
+
+def test_the_media_server_port_does_not_matter(judged):
+    def with_url(port: int) -> Exchange:
+        body = {"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": f"http://127.0.0.1:{port}/media/red-square.png"}}]}]}
+        return exchange(request=replace(exchange().request, json_body=body))
+
+    clients.client_check("openai-chat", with_url(40001))
+    clients.client_check("openai-chat", with_url(40002))
+    assert len(judged) == 1
+    clients.client_check("openai-chat", replace(with_url(40001), body=b"{}"))
+    assert len(judged) == 2
+
+
+def test_a_verdict_naming_a_media_url_is_not_kept(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(api, ex):
+        calls.append(ex)
+        return clients.ClientCheck(skipped="refused http://127.0.0.1:40001/media/red-square.png")
+
+    monkeypatch.setattr(clients, "_client_check", fake)
+    clients.use_cache(tmp_path)
+    try:
+        clients.client_check("openai-chat", exchange())
+        clients.client_check("openai-chat", exchange())
+    finally:
+        clients.use_cache(None)
+    assert len(calls) == 2
+
+
+def test_a_damaged_entry_is_judged_again(judged):
+    clients.client_check("openai-chat", exchange())
+    (entry,) = clients._CACHE.folder.rglob("*.json")
+    entry.write_text("{not json")
+    assert clients.client_check("openai-chat", exchange()).findings[0].message == "verdict 2"
+
+
+def test_off_means_no_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv(clients.CACHE_ENV, "off")
+    assert clients.cache_dir(tmp_path) is None
+    monkeypatch.setenv(clients.CACHE_ENV, str(tmp_path / "c"))
+    assert clients.cache_dir(None) == tmp_path / "c"
+    monkeypatch.delenv(clients.CACHE_ENV)
+    assert clients.cache_dir(tmp_path) == tmp_path
+
+
+def test_real_sdk_verdicts_are_the_same_from_the_cache(tmp_path):
+    """End to end with the real SDKs: every shipped cassette's verdict, judged, then read back."""
+    from tests.test_clients import CASSETTE_FILES, load
+    pairs = [pair for path in CASSETTE_FILES[::7] for pair in load(path)]
+    assert pairs
+    fresh = [clients.client_check(api, ex) for api, ex in pairs]
+    clients.use_cache(tmp_path)
+    try:
+        stored = [clients.client_check(api, ex) for api, ex in pairs]
+        read = [clients.client_check(api, ex) for api, ex in pairs]
+    finally:
+        clients.use_cache(None)
+    assert stored == fresh
+    assert read == fresh
+
+
+def test_folders_of_other_environments_are_pruned(tmp_path):
+    import os
+    import time
+    root = tmp_path / "client"
+    old = [root / f"old{i}" for i in range(6)]
+    for i, folder in enumerate(old):
+        folder.mkdir(parents=True)
+        (folder / "x.json").write_text("{}")
+        os.utime(folder, (time.time() - 60 * (10 - i),) * 2)  # old5 the most recent
+    (root / "ancient").mkdir()
+    os.utime(root / "ancient", (time.time() - 30 * 24 * 3600,) * 2)
+    clients.use_cache(tmp_path)
+    try:
+        current = clients._CACHE.folder
+    finally:
+        clients.use_cache(None)
+    assert sorted(p.name for p in root.iterdir()) == sorted([current.name, "old3", "old4", "old5"])
+    assert (tmp_path / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
