@@ -22,6 +22,8 @@ import math
 import os
 import re
 import struct
+import subprocess
+import sys
 import threading
 import wave
 from dataclasses import dataclass
@@ -176,29 +178,46 @@ def _clip(container: str) -> Callable[[], bytes]:
 
     `fflags=+bitexact` keeps ffmpeg's version string and any creation time out of the file; x264
     runs on one thread (its output depends on the thread count) with its preset and rate control
-    named explicitly. x264's own SEI carries its build number, fixed by the pinned PyAV wheel."""
+    named explicitly. x264's own SEI carries its build number, fixed by the pinned PyAV wheel.
+
+    The encoding runs in a fresh interpreter: in a long-lived process (a full test session with
+    live gateways, threads and SDKs) the same call was seen to give different bytes now and then,
+    never in a fresh one, and a fixture whose bytes drift no longer matches its cassettes."""
     def make() -> bytes:
-        import av
-        import numpy as np
-        buf = io.BytesIO()
-        with av.open(buf, "w", format=container, options={"fflags": "+bitexact"}) as out:
-            stream = out.add_stream("libx264", rate=10, options={
-                "threads": "1", "preset": "medium", "crf": "23"})
-            stream.width = stream.height = 32
-            stream.pix_fmt = "yuv420p"
-            stream.codec_context.flags |= av.codec.context.Flags.bitexact
-            for i in range(10):
-                frame = np.zeros((32, 32, 3), dtype=np.uint8)
-                frame[..., 0] = 255 - 25 * i
-                frame[..., 2] = 25 * i
-                vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
-                vf.pts = i
-                for packet in stream.encode(vf):
-                    out.mux(packet)
-            for packet in stream.encode():
-                out.mux(packet)
-        return buf.getvalue()
+        code = f"import sys; from conformance.media import _encode_clip; sys.stdout.buffer.write(_encode_clip({container!r}))"
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "SYSTEMROOT")}
+        # The child imports this very package, wherever it was imported from.
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent)]
+                                            + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, env=env, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"encoding clip.{container} failed: {done.stderr.decode(errors='replace')[-500:]}")
+        return done.stdout
     return make
+
+
+def _encode_clip(container: str) -> bytes:
+    """The encoding itself (see _clip); called in a fresh interpreter."""
+    import av
+    import numpy as np
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container, options={"fflags": "+bitexact"}) as out:
+        stream = out.add_stream("libx264", rate=10, options={
+            "threads": "1", "preset": "medium", "crf": "23"})
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.flags |= av.codec.context.Flags.bitexact
+        for i in range(10):
+            frame = np.zeros((32, 32, 3), dtype=np.uint8)
+            frame[..., 0] = 255 - 25 * i
+            frame[..., 2] = 25 * i
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts = i
+            for packet in stream.encode(vf):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
 
 
 # -- documents (stdlib) ---------------------------------------------------------------------------
