@@ -76,6 +76,13 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
             raise SourceError(shown, doc.line_of(where + ("id",)), f"cases[{i}].id",
                               f"duplicate case id {raw['id']!r} (first at line {seen[raw['id']]})")
         seen[raw["id"]] = doc.line_of(where + ("id",)) or 0
+        for part, at in ((raw, where), (raw.get("follow_up"), where + ("follow_up",))):
+            if part:
+                try:
+                    part["request"] = expand_repeats(part["request"])
+                except ValueError as exc:
+                    spath = at + ("request",) + exc.args[0]
+                    raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath), exc.args[1]) from None
         followed = raw.get("follow_up")
         checked = [(where, raw)] + ([(where + ("follow_up",), followed)] if followed else [])
         for at, part in checked:
@@ -114,6 +121,28 @@ def load_dir(cases_dir: Path, root: Path | None = None) -> CaseSet:
         except SourceError as exc:
             result.errors.append(CaseFileError(path, exc, api=path.parent.name, feature=path.stem))
     return result
+
+
+REPEAT = "$repeat"
+
+
+def expand_repeats(value: Any, path: tuple = ()) -> Any:
+    """`- {$repeat: N, item: X}` inside a list stands for N copies of X (a 500-image request stays
+    one line). Raises ValueError with the path of a malformed one."""
+    if isinstance(value, dict):
+        return {k: expand_repeats(v, path + (k,)) for k, v in value.items()}
+    if not isinstance(value, list):
+        return value
+    out: list[Any] = []
+    for i, v in enumerate(value):
+        if isinstance(v, dict) and REPEAT in v:
+            n = v[REPEAT]
+            if set(v) != {REPEAT, "item"} or not isinstance(n, int) or isinstance(n, bool) or not 0 <= n <= 10_000:
+                raise ValueError(path + (i,), "a repeat is {$repeat: <0..10000>, item: <value>} inside a list")
+            out.extend(expand_repeats(v["item"], path + (i, "item")) for _ in range(n))
+        else:
+            out.append(expand_repeats(v, path + (i,)))
+    return out
 
 
 def _path_tuple(dotted: str) -> tuple:

@@ -52,8 +52,9 @@ class State:
         self.clients: dict[str, Any] = {}
 
     def client_for(self, target):
-        # Replay sends nothing (vcrpy answers below the client), so every target shares one client;
-        # live and record runs keep one per target, with that target's timeouts.
+        # Replay sends nothing (each test's cassette answers through a client of its own, see
+        # runner.Session), so every target shares one; live and record runs keep one per target,
+        # with that target's timeouts.
         key = "(replay)" if self.mode == "replay" else target.name
         if key not in self.clients:
             from .transport import make_client

@@ -288,7 +288,8 @@ class Session:
         # (a token in a URL path must match its REDACTED stand-in). The cassette answers through its
         # own httpx transport, so nothing is patched and nothing can reach the network.
         played = recording.load_for_replay(path, self.target.secret_values())
-        shared, self.client = self.client, httpx.Client(transport=recording.ReplayTransport(played))
+        # trust_env=False: no proxy transports (each would build an SSL context) for a client that sends nothing.
+        shared, self.client = self.client, httpx.Client(transport=recording.ReplayTransport(played), trust_env=False)
         try:
             yield self
         finally:

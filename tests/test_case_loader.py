@@ -380,3 +380,33 @@ def test_load_dir_survives_a_type_mapping_in_one_file(tmp_path):
     result = cases.load_dir(tmp_path / "cases", tmp_path)
     assert [c.key for c in result.cases] == ["openai-chat/text/one"]
     assert [e.feature for e in result.errors] == ["vision"]
+
+
+# -- $repeat in requests ----------------------------------------------------------------------------
+
+def _repeat_file(tmp_path, items: str) -> Path:
+    folder = tmp_path / "cases" / "openai-chat"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "image.yaml"
+    path.write_text("api: openai-chat\nfeature: image\ncases:\n  - id: many\n    request:\n      messages:\n"
+                    "        - role: user\n          content:\n            - {type: text, text: hi}\n"
+                    f"            - {items}\n    expect: {{status: 200}}\n")
+    return path
+
+
+def test_a_repeat_stands_for_n_copies_of_its_item(tmp_path):
+    from conformance.cases import load_file
+    [case] = load_file(_repeat_file(tmp_path, "{$repeat: 3, item: {type: image_url, image_url: {url: x}}}"), tmp_path)
+    content = case.request["messages"][0]["content"]
+    assert content == [{"type": "text", "text": "hi"}] + [{"type": "image_url", "image_url": {"url": "x"}}] * 3
+    assert content[1] is not content[2]  # copies, not one object shared by every position
+
+
+@pytest.mark.parametrize("items", ["{$repeat: -1, item: 1}", "{$repeat: many, item: 1}",
+                                   "{$repeat: 2}", "{$repeat: 2, item: 1, extra: 0}", "{$repeat: 10001, item: 1}"])
+def test_a_malformed_repeat_names_its_line_and_field(tmp_path, items):
+    from conformance.cases import load_file
+    with pytest.raises(SourceError) as err:
+        load_file(_repeat_file(tmp_path, items), tmp_path)
+    assert str(err.value).startswith("cases/openai-chat/image.yaml:10: cases[0].request.messages[0].content[1]: ")
+    assert "$repeat" in str(err.value)
