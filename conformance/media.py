@@ -300,13 +300,63 @@ def exists(name: str) -> bool:
 
 _lock = threading.Lock()
 _cache: dict[str, bytes] = {}
+_disk: Path | None = None  # where generated fixtures are kept between runs (use_disk_cache)
+
+
+def use_disk_cache(folder: Path | None) -> None:
+    """Keep generated fixtures in `folder`/media/ between runs (None: generate them every run).
+
+    Encoding the audio and video takes about a second per run (the clips in a fresh interpreter);
+    a replay then reads a few kilobytes instead. The entries are keyed by a digest of this module's
+    source and of the encoders' versions, so a change to either regenerates them; each file is
+    named by its sha256 and checked on reading, so a damaged one is generated again."""
+    global _disk
+    _disk = Path(folder) / "media" / _generator_digest() if folder is not None else None
+
+
+@lru_cache(maxsize=1)
+def _generator_digest() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    parts = [Path(__file__).read_bytes()]
+    for dist in ("pillow", "soundfile", "av", "numpy"):
+        try:
+            parts.append(f"{dist}={version(dist)}".encode())
+        except PackageNotFoundError:
+            parts.append(f"{dist}=none".encode())
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def _from_disk(name: str) -> bytes | None:
+    if _disk is None or fixture(name).oversized:
+        return None
+    for path in _disk.glob(f"{name}.*"):
+        got = path.read_bytes()
+        if hashlib.sha256(got).hexdigest() == path.suffix[1:]:
+            return got
+    return None
+
+
+def _to_disk(name: str, made: bytes) -> None:
+    if _disk is None or fixture(name).oversized:
+        return
+    try:
+        _disk.mkdir(parents=True, exist_ok=True)
+        final = _disk / f"{name}.{hashlib.sha256(made).hexdigest()}"
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(made)
+        os.replace(tmp, final)  # readers never see half a file; parallel writers write the same bytes
+    except OSError:
+        pass  # a read-only or full disk only costs the regeneration next time
 
 
 def data(name: str) -> bytes:
-    """The fixture's bytes (generated once per process)."""
+    """The fixture's bytes (generated once per process, or read from the disk cache)."""
     got = _cache.get(name)
     if got is None:
-        made = fixture(name).make()
+        made = _from_disk(name)
+        if made is None:
+            made = fixture(name).make()
+            _to_disk(name, made)
         with _lock:
             got = _cache.setdefault(name, made)
     return got

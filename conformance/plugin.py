@@ -113,8 +113,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.mode == "replay":
         # A replayed reply is the same bytes every run: its official-SDK verdict is kept on disk under
         # a digest of everything it depends on (clients.use_cache), so SDKs are imported on a miss only.
-        from . import clients
-        clients.use_cache(clients.cache_dir(default=state.root / ".cache" / "conformance"))
+        from . import clients, media
+        folder = clients.cache_dir(default=state.root / ".cache" / "conformance")
+        clients.use_cache(folder)
+        media.use_disk_cache(folder)  # the fixtures too: encoding the clips costs about a second
     config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
     if state.mode in ("live", "record") and not _is_worker(config):
         from .progress import Progress
@@ -207,8 +209,9 @@ def _shard(state: State, items: list[pytest.Item]) -> tuple[list[pytest.Item], l
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if state_of(config) is not None and state_of(config).mode == "replay":
-        from . import clients
+        from . import clients, media
         clients.use_cache(None)  # an in-process run (pytester) leaves no cache switched on behind it
+        media.use_disk_cache(None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -238,3 +239,31 @@ def test_write_all_writes_the_catalog(tmp_path):
 
 def _zero_crossings(samples) -> int:
     return sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
+
+
+def test_the_disk_cache_keeps_fixtures_between_runs_and_regenerates_damaged_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(media, "_cache", {})
+    media.use_disk_cache(tmp_path)
+    try:
+        first = media.data("tone-440.flac")
+        [stored] = (tmp_path / "media").rglob("tone-440.flac.*")
+        assert stored.read_bytes() == first and stored.suffix == "." + hashlib.sha256(first).hexdigest()
+        # A later run reads the file instead of encoding.
+        monkeypatch.setattr(media, "_cache", {})
+        calls = []
+        real = media.fixture
+
+        def counting(name):
+            f = real(name)
+            return dataclasses.replace(f, make=lambda: calls.append(name) or f.make())
+        monkeypatch.setattr(media, "fixture", counting)
+        assert media.data("tone-440.flac") == first and calls == []
+        # A damaged file (its content no longer hashes to its name) is ignored and regenerated.
+        stored.write_bytes(b"damaged")
+        monkeypatch.setattr(media, "_cache", {})
+        assert media.data("tone-440.flac") == first and calls == ["tone-440.flac"]
+        # Oversized fixtures are never written to disk.
+        assert len(media.data("noise-1mb.png")) > 1_000_000
+        assert not list((tmp_path / "media").rglob("noise-*"))
+    finally:
+        media.use_disk_cache(None)
