@@ -104,3 +104,25 @@ def test_a_follow_up_without_the_placeholder_is_a_case_file_error(tmp_path):
         cases.load_file(path, tmp_path)
     assert str(err.value).startswith("cases/openai-chat/multi-turn.yaml:8: ")
     assert "cases[0].follow_up.request" in str(err.value) and "{previous: assistant}" in str(err.value)
+
+
+@pytest.mark.parametrize("api, body, turn", [
+    ("openai-chat", {"choices": [{"message": {"role": "assistant", "content": "a", "x": None}}]},
+     {"role": "assistant", "content": "a", "x": None}),
+    ("databricks-invocations", {"choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "a"}]}}]},
+     {"role": "assistant", "content": [{"type": "text", "text": "a"}]}),
+    ("anthropic-messages", {"content": [{"type": "thinking", "thinking": "t", "signature": "s"}, {"type": "text", "text": "a"}]},
+     {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"}, {"type": "text", "text": "a"}]}),
+    ("openai-responses", {"output": [{"type": "reasoning", "id": "rs_1", "summary": []}]},
+     [{"type": "reasoning", "id": "rs_1", "summary": []}]),
+    ("gemini", {"candidates": [{"content": {"role": "model", "parts": [{"text": "a", "thoughtSignature": "s"}]}}]},
+     {"role": "model", "parts": [{"text": "a", "thoughtSignature": "s"}]}),
+])
+def test_each_api_passes_back_its_own_assistant_turn_whole(api, body, turn):
+    from conformance.apis import family
+    from conformance.exchange import Exchange, Request
+    ex = Exchange(Request("POST", "http://127.0.0.1:9/x", {}, {}), 200, {"content-type": "application/json"},
+                  json.dumps(body).encode())
+    assert family(api).assistant_turn(ex) == turn
+    ex.status = 400
+    assert family(api).assistant_turn(ex) is None

@@ -108,12 +108,7 @@ class DatabricksInvocations(ApiFamily):
 
     # -- summary ---------------------------------------------------------------------------------
     def assistant_turn(self, exchange: Exchange) -> Any:
-        if exchange.status >= 300 or exchange.request.stream:
-            return None
-        body = exchange.json()
-        choices = body.get("choices") if isinstance(body, dict) else None
-        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-        return first.get("message") if isinstance(first.get("message"), dict) else None
+        return self._chat.assistant_turn(exchange)  # the chat task's reply: choices[0].message, whole
 
     def summary(self, exchange: Exchange) -> dict[str, Any]:
         if exchange.status >= 400:
