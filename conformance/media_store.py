@@ -191,14 +191,7 @@ class _Externalizer:
             out = self.token(raw, "raw", sniff(raw))
         out = _RUN.sub(self._run, out)
         out = _URL.sub(lambda m: b"media:url:" + m.group(1) if media.exists(m.group(1).decode()) else m.group(0), out)
-        if out == raw:
-            return body
-        if isinstance(body, str):
-            try:
-                return out.decode("utf-8")
-            except UnicodeDecodeError:
-                return out
-        return out
+        return _as_given(body, raw, out)
 
     def _run(self, m: re.Match) -> bytes:
         prefix, run = m.group(1) or b"", m.group(2)
@@ -238,6 +231,19 @@ class _Externalizer:
             pieces[i] = head + sep + self.token(payload, "raw", ext or sniff(payload)) + b"\r\n"
             changed = True
         return delimiter.join(pieces) if changed else raw
+
+
+def _as_given(body: Any, raw: bytes, out: bytes) -> Any:
+    """The rewritten body in the type it came in (the same object when nothing changed); a str body
+    whose new bytes are no longer UTF-8 (a raw payload put back) becomes bytes."""
+    if out == raw:
+        return body
+    if isinstance(body, str):
+        try:
+            return out.decode("utf-8")
+        except UnicodeDecodeError:
+            return out
+    return out
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -300,14 +306,7 @@ class _Restorer:
         if b"media:" not in raw:
             return body
         out = TOKEN.sub(self._token, raw)
-        if out == raw:
-            return body
-        if isinstance(body, str):
-            try:
-                return out.decode("utf-8")
-            except UnicodeDecodeError:
-                return out
-        return out
+        return _as_given(body, raw, out)
 
 
 # -- cassette shapes ----------------------------------------------------------------------------
