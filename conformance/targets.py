@@ -204,6 +204,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _read_secrets_file(path: Path) -> dict[str, str]:
+    """KEY=value lines; a missing file gives none (the values may come from the environment)."""
     values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8")
@@ -241,15 +242,17 @@ class _Expander:
 
 def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None = None) -> Target:
     shown = _shown(path, root)
-    doc = yamlsource.parse(path, text=_safe_text(path, shown), shown=shown)
-    yamlsource.check(doc, SCHEMA)
+    doc = yamlsource.load_checked(path, SCHEMA, shown=shown, text=_safe_text(path, shown))
     data = doc.data
     if data["name"] != path.stem:
         raise SourceError(shown, doc.line_of(("name",)), "name",
                           f"{data['name']!r} does not match the file name {path.stem!r} (targets/<name>.yaml)")
     environ = dict(os.environ if env is None else env)
     if "secrets_file" in data:
-        file_values = _read_secrets_file(path.parent.parent / data["secrets_file"])
+        try:
+            file_values = _read_secrets_file(path.parent.parent / data["secrets_file"])
+        except ValueError as exc:  # a NUL in the path, a file that is not UTF-8 text
+            raise SourceError(shown, doc.line_of(("secrets_file",)), "secrets_file", f"cannot be read: {exc}") from None
         environ = {**file_values, **{k: v for k, v in environ.items() if v != ""}}
     problems: list[str] = []
     ex = _Expander(environ, problems)

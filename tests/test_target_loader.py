@@ -520,3 +520,16 @@ def test_load_dir_keeps_targets_with_unset_variables(tmp_path):
     write(tmp_path, BASE)
     loaded = targets.load_dir(tmp_path / "targets", {}, tmp_path)
     assert loaded["gw"].problems == ["auth.bearer: environment variable KEY is not set"]
+
+
+@pytest.mark.parametrize("path, content, why", [
+    ('"\\0"', None, "embedded null byte"),  # a NUL cannot be in a path
+    (".stack/run/secrets.env", b"KEY=\xff\xfe\n", "codec can't decode"),  # not UTF-8 text
+])
+def test_an_unreadable_secrets_file_names_the_field(tmp_path, path, content, why):
+    if content is not None:
+        (tmp_path / ".stack" / "run").mkdir(parents=True)
+        (tmp_path / ".stack" / "run" / "secrets.env").write_bytes(content)
+    text = f"secrets_file: {path}\n" + with_surface("https://gw.example.com/v1")
+    with pytest.raises(SourceError, match=rf"^targets/gw\.yaml:1: secrets_file: cannot be read: .*{why}"):
+        load(tmp_path, text, {})
