@@ -58,8 +58,7 @@ class CaseSet:
 def load_file(path: Path, root: Path | None = None) -> list[Case]:
     """Load and check one case file; raise SourceError naming file, line and field."""
     shown = _shown(path, root)
-    doc = yamlsource.parse(path, shown=shown)
-    yamlsource.check(doc, SCHEMA)
+    doc = yamlsource.load_checked(path, SCHEMA, shown=shown)
     data = doc.data
     if path.parent.name != data["api"]:
         raise SourceError(shown, doc.line_of(("api",)), "api",
@@ -100,7 +99,7 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
         if followed and not follow_up.has_placeholder(followed["request"]):
             spath = where + ("follow_up", "request")
             raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath),
-                              f"a follow-up request passes the reply back: put {{previous: assistant}} where the assistant turn goes")
+                              "a follow-up request passes the reply back: put {previous: assistant} where the assistant turn goes")
         requires = file_requires + tuple(r for r in raw.get("requires", ()) if r not in file_requires)
         cases.append(Case(
             api=data["api"], feature=data["feature"], id=raw["id"], request=raw["request"],

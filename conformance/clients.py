@@ -39,7 +39,6 @@ thread's (a thread-local), so threads of one run never see each other's replies.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import http
 import inspect
@@ -54,6 +53,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .disk_cache import CACHE_ENV, cache_dir  # noqa: F401  (re-exported: the cache folder's setting)
 from .exchange import Exchange, Finding
 
 LAYER = "client"
@@ -99,7 +99,7 @@ def client_check(api: str, exchange: Exchange) -> ClientCheck:
     cache = _CACHE.folder
     if cache is None:
         return _client_check(api, exchange)
-    key = _cache_key(api, exchange)
+    key = exchange_digest(api, exchange)
     hit = _cache_get(cache, key)
     if hit is not None:
         return hit
@@ -144,7 +144,6 @@ def warm(apis: set[str]) -> None:
 # conformance package and the Python version. Change any of it and the digest changes: never a stale
 # verdict, at worst a miss. A fully cached run never imports an SDK.
 
-CACHE_ENV = "CONFORMANCE_CACHE_DIR"  # a folder; "off" (or empty) turns the cache off
 _CACHE_FORMAT = "client-verdicts-1"  # bump when the stored layout changes
 
 
@@ -155,101 +154,29 @@ class _CacheState:
 _CACHE = _CacheState()
 
 
-def cache_dir(default: Path | None) -> Path | None:
-    """The verdict cache folder: $CONFORMANCE_CACHE_DIR when set ("off" or empty: none), else `default`."""
-    import os
-    value = os.environ.get(CACHE_ENV)
-    if value is None:
-        return default
-    if value.strip().lower() in ("", "off", "0", "no", "none", "false"):
-        return None
-    return Path(value).expanduser()
-
-
 def use_cache(folder: Path | None) -> None:
     """Keep client verdicts in `folder` (None: compute every verdict, store nothing). Entries live
-    under <folder>/client/<environment digest>/; the folders of other environments (other SDK
-    versions or suite sources) are removed when more than a few, or a week old: the cache stays small."""
-    import os
-    if folder is None:
-        _CACHE.folder = None
-        return
-    root = Path(folder) / "client"
-    here = root / _environment_digest()
-    try:
-        here.mkdir(parents=True, exist_ok=True)
-        os.utime(here)  # most recently used: the last to be pruned
-        tag = Path(folder) / "CACHEDIR.TAG"  # backup and archiving tools skip tagged folders
-        if not tag.exists():
-            tag.write_text("Signature: 8a477f597d28d172789f06886806bc55\n"
-                           "# conformance verdict cache: safe to delete, never to commit.\n")
-        _prune(root, keep=here)
-    except OSError:
-        _CACHE.folder = None  # a read-only or missing disk: judge without the cache
-        return
-    _CACHE.folder = here
+    under <folder>/client/<environment digest>/ (disk_cache.prepare prunes other environments)."""
+    from . import disk_cache
+    _CACHE.folder = disk_cache.prepare(Path(folder), "client", _environment_digest()) if folder is not None else None
 
 
-def _prune(root: Path, keep: Path, others: int = 3, max_age_s: float = 7 * 24 * 3600) -> None:
-    import shutil
-    import time
-    now = time.time()
-    aged = []
-    for other in root.iterdir():
-        if other != keep and other.is_dir():
-            try:
-                aged.append((other.stat().st_mtime, other))
-            except OSError:
-                pass
-    aged.sort(reverse=True)
-    for i, (mtime, other) in enumerate(aged):
-        if i >= others or now - mtime > max_age_s:
-            shutil.rmtree(other, ignore_errors=True)
+def environment_digest() -> str:
+    """What every cached verdict depends on besides the exchange (public for verdict_cache)."""
+    return _environment_digest()
 
 
 @functools.cache
 def _environment_digest() -> str:
-    """A digest of what every verdict depends on besides the exchange: the installed distributions,
-    the source of the conformance package, the Python version."""
+    """What every client verdict depends on besides the exchange (disk_cache.environment_digest:
+    the installed distributions, the package's sources, the Python version), in this layout."""
     import hashlib
-    import sys
-    h = hashlib.sha256(_CACHE_FORMAT.encode())
-    for part in (sys.version, _distributions_digest(), _source_digest(Path(__file__).resolve().parent)):
-        h.update(b"\0" + part.encode())
-    return h.hexdigest()[:32]
+    from .disk_cache import environment_digest as environment
+    return hashlib.sha256(f"{_CACHE_FORMAT}\0{environment()}".encode()).hexdigest()[:32]
 
 
-def _distributions_digest() -> str:
-    """Every installed distribution with its version, from the names of the .dist-info/.egg-info
-    folders on sys.path (pip names them <name>-<version>): an SDK or any library under it that is
-    installed, upgraded or removed changes the digest. Listing folders costs far less than reading
-    each distribution's metadata."""
-    import hashlib
-    import os
-    import sys
-    found = set()
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        found.update(f"{entry}/{n}" for n in names if n.endswith((".dist-info", ".egg-info")))
-    return hashlib.sha256("\n".join(sorted(found)).encode()).hexdigest()
-
-
-def _source_digest(package: Path) -> str:
-    """The bytes of every source and data file of the package (not only clients.py: what reaches the
-    SDK call is shaped by other modules too, and a miss costs time where a stale verdict costs truth)."""
-    import hashlib
-    h = hashlib.sha256()
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".yaml", ".yml"):
-            h.update(b"\0" + str(path.relative_to(package)).encode() + b"\0")
-            h.update(path.read_bytes())
-    return h.hexdigest()
-
-
-def _cache_key(api: str, exchange: Exchange) -> str:
+def exchange_digest(api: str, exchange: Exchange) -> str:
+    """A digest of everything an exchange's verdict can read from it (see the comment above)."""
     import hashlib
     import json
     req = exchange.request
@@ -262,6 +189,11 @@ def _cache_key(api: str, exchange: Exchange) -> str:
     h.update(b"\0")
     h.update(exchange.body)
     return h.hexdigest()
+
+
+def names_media_port(text: str) -> bool:
+    """Whether `text` names a URL of this run's local media server (with its port of the day)."""
+    return bool(_media_url_port().search(text))
 
 
 @functools.cache
@@ -285,26 +217,13 @@ def _cache_get(folder: Path, key: str) -> ClientCheck | None:
 
 def _cache_put(folder: Path, key: str, check: ClientCheck) -> None:
     import json
-    import os
-    import tempfile
     texts = [check.skipped, check.call or ""] + [f.path + f.message for f in check.findings]
     if any(_media_url_port().search(t) for t in texts):
         return  # a verdict naming this run's media server port is not valid for another run's
     doc = {"key": key, "findings": [f.as_dict() for f in check.findings], "call": check.call,
            "sent": check.sent, "skipped": check.skipped}
-    target = folder / f"{key}.json"
-    try:
-        # Written aside, then renamed: a parallel worker or an interrupted run never reads half a file.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-    except OSError:
-        return  # a cache that cannot be written only costs time
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(doc, out)
-        os.replace(tmp, target)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    from .disk_cache import write_atomic
+    write_atomic(folder / f"{key}.json", json.dumps(doc).encode("utf-8"))
 
 
 # -- the recorded reply, served to whichever SDK asks --------------------------------------------
@@ -374,7 +293,22 @@ def _reply_of(exchange: Exchange) -> _Reply:
 
 # -- SDK clients, one per process ------------------------------------------------------------------
 
-@functools.cache
+def _built_once(build: Callable[[], Any]) -> Callable[[], Any]:
+    """functools.cache for an SDK client builder several threads may call at once (a live run judges
+    on prefetch threads while the main thread warms the SDKs): one builds, the others wait for it."""
+    cached = functools.cache(build)
+    lock = threading.Lock()
+
+    @functools.wraps(build)
+    def get() -> Any:
+        with lock:
+            return cached()
+
+    get.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return get
+
+
+@_built_once
 def _openai() -> Any:
     import httpx2
     import openai
@@ -382,7 +316,7 @@ def _openai() -> Any:
                          http_client=httpx2.Client(transport=httpx2.MockTransport(_httpx_handler)))
 
 
-@functools.cache
+@_built_once
 def _anthropic() -> Any:
     import anthropic
     import httpx2
@@ -392,7 +326,7 @@ def _anthropic() -> Any:
                                http_client=httpx2.Client(transport=httpx2.MockTransport(_httpx_handler)))
 
 
-@functools.cache
+@_built_once
 def _genai() -> Any:
     import httpx2
     from google import genai
@@ -403,23 +337,25 @@ def _genai() -> Any:
     return genai.Client(api_key="conformance", vertexai=False, http_options=options)
 
 
-@functools.cache
+@_built_once
 def _databricks() -> Any:
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.clock import Clock
     from databricks.sdk.config import Config
 
     class VirtualClock(Clock):
-        """Time that passes only by sleeping: the SDK's retry loop ends at once instead of waiting."""
+        """Time that passes only by sleeping: the SDK's retry loop ends at once instead of waiting.
+        One time per thread: the client is shared, and a live run judges on several threads
+        (prefetch.py), whose sleeps must not shorten each other's retry budget."""
 
         def __init__(self) -> None:
-            self.now = 0.0
+            self._local = threading.local()
 
         def time(self) -> float:
-            return self.now
+            return getattr(self._local, "now", 0.0)
 
         def sleep(self, seconds: float) -> None:
-            self.now += seconds
+            self._local.now = self.time() + seconds
 
     scheme = "conformance-replay"
     # A scheme no stock requests session can send: the host-metadata probe the SDK makes while

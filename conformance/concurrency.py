@@ -51,12 +51,21 @@ _local_lock = threading.Lock()
 def slot(key: str, slots: int, poll_s: float = 0.02) -> Iterator[int]:
     """Hold one of `slots` slots of `key` for the duration of the block (yields the slot number)."""
     slots = max(1, int(slots))
-    if fcntl is None:  # pragma: no cover
-        with _local_lock:
-            sem = _local_semaphores.setdefault((key, slots), threading.BoundedSemaphore(slots))
-        with sem:
+    with _local_lock:
+        gate = _local_semaphores.setdefault((key, slots), threading.BoundedSemaphore(slots))
+    # Threads of this process (prefetch.py) queue on the semaphore and wake the moment a slot of
+    # theirs frees, instead of polling the files with growing sleeps; the flock below still bounds
+    # them together with every other process.
+    with gate:
+        if fcntl is None:  # pragma: no cover
             yield 0
-        return
+            return
+        with _file_slot(key, slots, poll_s) as i:
+            yield i
+
+
+@contextlib.contextmanager
+def _file_slot(key: str, slots: int, poll_s: float) -> Iterator[int]:
     folder = slots_dir() / key
     folder.mkdir(parents=True, exist_ok=True)
     # Start at a different slot per process so workers do not all contend for slot 0 first.

@@ -5,10 +5,12 @@ test paths are given, collect the conformance suite (conformance/suite.py) inste
 """
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,14 @@ import pytest
 from . import cases as case_loader
 from . import plan as planner
 from . import recording
-from . import report, runner, shapes, shard as sharding, targets as target_loader
+from . import disk_cache, report, runner, shapes, shard as sharding, targets as target_loader, yamlsource
 from .runner import MODES
 
 SUITE = Path(__file__).with_name("suite.py")
 _STATE = pytest.StashKey["State"]()
 _PROPERTY = "conformance.result"
+# An unsupported test's skip reason and results.json entry, set at collection.
+_UNSUPPORTED = pytest.StashKey[tuple[str, dict[str, Any]]]()
 
 
 class State:
@@ -36,6 +40,10 @@ class State:
         self.snapshots_dir = self.root / "snapshots"
         self.filters = {"api": opt.conformance_api, "model": opt.conformance_model,
                         "feature": opt.conformance_feature, "case": opt.conformance_case}
+        # The private cache folder (docs/performance.md): checked case and target files in every mode;
+        # pytest_configure adds what only replay may reuse.
+        self.cache_dir = disk_cache.cache_dir(default=self.root / ".cache" / "conformance")
+        yamlsource.use_cache(self.cache_dir)
         self.cases = case_loader.load_dir(self.cases_dir, self.root)
         self.targets = target_loader.load_dir(self.targets_dir, root=self.root)
         self.selected_targets = opt.conformance_target or sorted(
@@ -113,9 +121,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.mode == "replay":
         # A replayed reply is the same bytes every run: its official-SDK verdict is kept on disk under
         # a digest of everything it depends on (clients.use_cache), so SDKs are imported on a miss only.
-        from . import clients, media
-        folder = clients.cache_dir(default=state.root / ".cache" / "conformance")
+        from . import cassette_cache, clients, media, verdict_cache
+        folder = state.cache_dir
         clients.use_cache(folder)
+        verdict_cache.use(folder)  # the whole verdict (contract, case, client) of an exchange judged before
+        cassette_cache.use(folder)  # parsed cassettes: the YAML load was most of opening one
         media.use_disk_cache(folder)  # the fixtures too: encoding the clips costs about a second
     config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
     if state.mode in ("live", "record") and not _is_worker(config):
@@ -175,8 +185,46 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # Judged now (nothing is sent) and skipped by a mark: pytest skips it before any fixture
             # is set up, and reports it without walking a traceback for the skip's location.
             entry, outcome = execute(state, planned)
-            record_result(item, entry)
             item.add_marker(pytest.mark.skip(reason=f"unsupported: {outcome.reason}"))
+            item.stash[_UNSUPPORTED] = (f"unsupported: {outcome.reason}", entry)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """An unsupported test (skipped by its mark, judged at collection) is reported as pytest reports
+    a test skipped by a mark: a skipped setup and a passed teardown, with the same location and
+    reason. Going through the whole protocol (setup, fixtures, raising and catching the skip) cost
+    about as much per test as replaying one, for tests that send nothing."""
+    unsupported = item.stash.get(_UNSUPPORTED, None)
+    if unsupported is None:
+        return None
+    reason, entry = unsupported
+    record_result(item, entry)
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    path, lineno = _reportinfo(item)
+    keywords = {name: 1 for name in item.keywords}
+    now = time.time()
+    for when, outcome, longrepr in (("setup", "skipped", (path, lineno + 1, f"Skipped: {reason}")),
+                                    ("teardown", "passed", None)):
+        ihook.pytest_runtest_logreport(report=pytest.TestReport(
+            item.nodeid, item.location, keywords, outcome, longrepr, when, sections=[], duration=0.0,
+            start=now, stop=now, user_properties=item.user_properties))
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+_REPORTINFO: dict[Any, tuple[str, int]] = {}
+
+
+def _reportinfo(item: pytest.Item) -> tuple[str, int]:
+    """Where a skip by mark points (the test function's file and line), as pytest's skipping plugin
+    says it: the same for every instance of the one parametrized test, so found once."""
+    key = getattr(item, "function", None) or item.nodeid
+    if key not in _REPORTINFO:
+        path, lineno = item.reportinfo()[:2]
+        _REPORTINFO[key] = (str(path), lineno or 0)
+    return _REPORTINFO[key]
 
 
 def _planned(item: pytest.Item) -> planner.PlanItem | None:
@@ -208,9 +256,13 @@ def _shard(state: State, items: list[pytest.Item]) -> tuple[list[pytest.Item], l
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if state_of(config) is not None:
+        yamlsource.use_cache(None)  # an in-process run (pytester) leaves no cache switched on behind it
     if state_of(config) is not None and state_of(config).mode == "replay":
-        from . import clients, media
+        from . import cassette_cache, clients, media, verdict_cache
         clients.use_cache(None)  # an in-process run (pytester) leaves no cache switched on behind it
+        verdict_cache.use(None)
+        cassette_cache.use(None)
         media.use_disk_cache(None)
 
 
@@ -218,6 +270,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = state_of(session.config)
     if state is None:
         return
+    if state.mode == "live" and not _is_worker(session.config):
+        # Live tests are sent ahead on per-target thread pools (limits.concurrency each), so one
+        # process keeps the target busy. Not record: vcrpy patches httpx process-wide (prefetch.py).
+        # Started before the SDKs are warmed: importing them (~0.7 s) overlaps the first requests.
+        from . import prefetch
+        state.prefetch = prefetch.start(session.config, state, [_planned(i) for i in session.items], run_item)
     if state.mode in ("live", "record"):
         from . import clients
         planned = (_planned(item) for item in session.items)
@@ -236,7 +294,15 @@ def conformance_state(request: pytest.FixtureRequest) -> State:
 
 
 def execute(state: State, item: planner.PlanItem) -> tuple[dict[str, Any], Any]:
-    """Run `item` and build its results.json entry."""
+    """Run `item` and build its results.json entry; in live runs, take it from the job that sent it
+    ahead (prefetch.py) when there is one."""
+    ahead = getattr(state, "prefetch", None)
+    done = ahead.take(item) if ahead is not None else None
+    return done if done is not None else run_item(state, item)
+
+
+def run_item(state: State, item: planner.PlanItem) -> tuple[dict[str, Any], Any]:
+    """Run `item` now and build its results.json entry."""
     # One client per target for the whole session, in replay too: building an httpx client loads the
     # CA bundle into an SSL context (tens of ms), which per test cost more than the replay itself.
     client = state.client_for(item.target) if item.target is not None and not item.unsupported else None
@@ -255,6 +321,12 @@ def execute(state: State, item: planner.PlanItem) -> tuple[dict[str, Any], Any]:
 
 
 def record_result(node: pytest.Item, entry: dict[str, Any]) -> None:
+    """Keep the test's results.json entry: in this process's results, or, on an xdist worker, as a
+    user property of its reports, which xdist sends to the controller (ResultCollector reads it)."""
+    state = state_of(node.config)
+    if state is not None and not _is_worker(node.config):
+        state.results[entry["id"]] = entry
+        return
     node.user_properties.append((_PROPERTY, json.dumps(entry)))
 
 
@@ -269,6 +341,8 @@ class ResultCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if _is_worker(self.config):
             return  # xdist sends the report, properties included, to the controller, which reads them
+        if not report.user_properties:
+            return  # recorded in this process (record_result)
         props = [p for p in report.user_properties if p[0] == _PROPERTY]
         if not props:
             return
@@ -338,6 +412,12 @@ def shape_check(state: State, entry: dict[str, Any], exchange, snapshot, update:
 _EXTENSIONS: dict[Path, type] = {}
 
 
+@functools.lru_cache(maxsize=None)
+def _sanitized_filename(filename: str) -> str:
+    from syrupy.extensions.json import JSONSnapshotExtension
+    return JSONSnapshotExtension._sanitize_filename(filename)
+
+
 def _shape_extension(folder: Path) -> type:
     """A syrupy JSON extension storing one snapshot file per test under snapshots/<target>/."""
     if folder not in _EXTENSIONS:
@@ -352,6 +432,12 @@ def _shape_extension(folder: Path) -> type:
             def matches_test_location(cls, *, test_location, snapshot_location: str) -> bool:
                 # Snapshots live per target, not beside conformance/suite.py; the folder is ours.
                 return True
+
+            @classmethod
+            def _sanitize_filename(cls, filename: str) -> str:
+                # syrupy cleans the test id character by character (unicode categories) several
+                # times per assertion: a third of a replayed test's time. Same result, once per id.
+                return _sanitized_filename(filename)
 
         _EXTENSIONS[folder] = ShapeSnapshot
     return _EXTENSIONS[folder]

@@ -3,7 +3,10 @@
 On a terminal it is one line rewritten in place (it replaces pytest's row of dots, which says nothing
 about which model is slow); in a CI log, where `\\r` does not work, a plain line every N tests or
 every few seconds. Registered by plugin.pytest_configure for live/record runs on the controller only
-(xdist workers report their tests to the controller, which counts them here).
+(xdist workers report their tests to the controller, which counts them here). In a live run the
+tests are sent ahead, `limits.concurrency` at a time (prefetch.py), and pytest still reports them one
+by one in order: "done" counts reported tests, and the model shown is that of the oldest test not
+reported yet, the one the run is waiting for.
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import os
 import re
@@ -29,11 +30,12 @@ import httpx
 import vcr
 from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
+from vcr.matchers import requests_match
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.request import Request as VcrRequest
 from vcr.serialize import deserialize, serialize
 
-from . import media_store
+from . import cassette_cache, media_store
 from .yamlsource import yaml_hazard
 
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key",
@@ -139,11 +141,10 @@ class _Persister:
             raise CassetteNotFoundError() from None
         except (OSError, UnicodeDecodeError) as exc:
             raise CassetteReadError(f"cassette {cassette_path} cannot be read: {exc}") from None
-        hazard = yaml_hazard(text)
-        if hazard:
-            raise CassetteReadError(f"cassette {cassette_path} is not a valid vcrpy cassette: {hazard}")
         try:
-            loaded = deserialize(text, serializer)
+            loaded = deserialize(text, _CheckedSerializer(serializer, cassette_path))
+        except CassetteReadError:
+            raise
         except Exception as exc:  # yaml errors, missing keys, wrong types: all mean a damaged file
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise CassetteReadError(f"cassette {cassette_path} is not a valid vcrpy cassette: {first}") from None
@@ -180,6 +181,24 @@ class _Persister:
         cassette_dict = media_store.externalize(cassette_dict, media_store.media_dir_for(cassette_path))
         data = serialize(cassette_dict, serializer)
         atomic_write(Path(cassette_path), data)
+
+
+class _CheckedSerializer:
+    """vcrpy's serializer behind the hazard check, its result kept by cassette_cache (in replay:
+    the same text is parsed once, not every run)."""
+
+    def __init__(self, serializer, cassette_path):
+        self._serializer = serializer
+        self._path = cassette_path
+
+    def deserialize(self, text: str) -> Any:
+        return cassette_cache.load(text, self._parse)
+
+    def _parse(self, text: str) -> Any:
+        hazard = yaml_hazard(text)
+        if hazard:
+            raise CassetteReadError(f"cassette {self._path} is not a valid vcrpy cassette: {hazard}")
+        return self._serializer.deserialize(text)
 
 
 class _RecordPersister(_Persister):
@@ -326,21 +345,38 @@ def load_for_replay(path: Path, secrets: list[str]) -> Cassette:
     return Cassette.load(path=str(path), **{k: config[k] for k in keys})
 
 
-class ReplayTransport(httpx.BaseTransport):
-    """An httpx transport answering from a loaded vcrpy cassette: vcrpy's own matching and
-    playback (Cassette.can_play_response_for / play_response), without patching httpx for every
-    test as use_cassette does, which dominated the per-test cost of replay (docs/performance.md).
-    A request with no recorded match raises vcrpy's CannotOverwriteExistingCassetteException, as
-    record_mode "none" does."""
+@functools.cache
+def _replay_matchers() -> tuple:
+    """make_vcr's match_on, as vcrpy resolves the names to matcher functions (what replay matches on)."""
+    return tuple(make_vcr("replay", []).get_merged_config()["match_on"])
 
-    def __init__(self, cassette: Cassette):
+
+class ReplayTransport(httpx.BaseTransport):
+    """An httpx transport answering from a loaded vcrpy cassette, with vcrpy's request filters and
+    matchers, without patching httpx for every test as use_cassette does (that patching dominated
+    the per-test cost of replay, docs/performance.md). Like vcrpy's play_response, a request gets
+    the first recorded interaction it matches that has not been played yet (a repeated poll plays
+    back its recorded sequence); the request is filtered once, where vcrpy's can_play_response_for
+    and play_response filter it again for every lookup. A request with no unplayed match raises
+    vcrpy's CannotOverwriteExistingCassetteException, as record_mode "none" does."""
+
+    def __init__(self, cassette: Cassette, match_on: Iterable | None = None):
         self.cassette = cassette
+        self.matchers = list(match_on if match_on is not None else _replay_matchers())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        recorded = VcrRequest(request.method, str(request.url), request.read(), request.headers)
-        if not self.cassette.can_play_response_for(recorded):
-            raise CannotOverwriteExistingCassetteException(cassette=self.cassette, failed_request=recorded)
-        played = self.cassette.play_response(recorded)
+        incoming = VcrRequest(request.method, str(request.url), request.read(), request.headers)
+        filtered = self.cassette.filter_request(incoming)
+        played = None
+        if filtered:
+            counts = self.cassette.play_counts
+            for index, (stored, response) in enumerate(self.cassette.data):
+                if counts[index] == 0 and requests_match(filtered, stored, self.matchers):
+                    counts[index] += 1
+                    played = response
+                    break
+        if played is None:
+            raise CannotOverwriteExistingCassetteException(cassette=self.cassette, failed_request=incoming)
         headers = [(name, value) for name, values in played["headers"].items() for value in values]
         message = played["status"].get("message")
         return httpx.Response(played["status"]["code"], headers=headers,

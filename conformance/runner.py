@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from . import clients, concurrency, expect, follow_up, media, media_store, recording, transport
+from . import clients, concurrency, expect, follow_up, media, recording, transport, verdict_cache
 from .apis import family as family_of
 from .exchange import Exchange, Finding
 from .plan import PlanItem
@@ -208,8 +208,13 @@ def expectation_of(case) -> dict[str, Any]:
 
 
 def judge(fam, exchange: Exchange, expectation: dict[str, Any]) -> list[Finding]:
-    """Contract findings first, then the case's own expectations, then the official SDK's (client)."""
-    fam.decode(exchange)
+    """Contract findings first, then the case's own expectations, then the official SDK's (client).
+    In replay the verdict of an exchange judged before comes from verdict_cache."""
+    fam.decode(exchange)  # whatever the verdict's source: shapes and reports read the decoded reply
+    return verdict_cache.judged(fam.api, exchange, expectation, lambda: _judge(fam, exchange, expectation))
+
+
+def _judge(fam, exchange: Exchange, expectation: dict[str, Any]) -> list[Finding]:
     findings = list(fam.contract(exchange))
     if "status" in expectation:
         spec = expectation["status"]

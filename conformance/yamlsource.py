@@ -130,8 +130,7 @@ def parse(path: Path, text: str | None = None, shown: str | None = None) -> Docu
         if hazard:
             raise SourceError(name, None, None, f"refused: the YAML is {hazard}" if hazard.startswith("nested")
                               else f"refused: {hazard}")
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+        node, data = _compose_and_construct(text)
     except UnicodeDecodeError as exc:
         raise SourceError(name, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.MarkedYAMLError as exc:
@@ -146,6 +145,71 @@ def parse(path: Path, text: str | None = None, shown: str | None = None) -> Docu
     if node is not None:
         _line_map(node, (), lines)
     return Document(Path(name), data, lines)
+
+
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for line numbers) and the data built from that same tree: one parse, not two."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+# -- checked documents kept between runs ----------------------------------------------------------
+# Parsing and schema-checking the case and target files was a tenth of a replay's time, for files
+# that rarely change. A document that passed its check is kept (marshal: plain data and the line
+# map) under the sha256 of its text and the schema's name, in a folder per environment (the
+# package's sources, schemas included, and the libraries: disk_cache.environment_digest). An
+# edited file, schema or library is a miss; a file that fails is never kept, so its error is
+# raised every time.
+
+_DOCUMENTS_FORMAT = "checked-documents-1"
+_documents: Path | None = None
+
+
+def use_cache(folder: Path | None) -> None:
+    """Keep checked documents under `folder`/documents/ (None: parse and check every file)."""
+    global _documents
+    if folder is None:
+        _documents = None
+        return
+    import hashlib
+    from . import disk_cache
+    env = hashlib.sha256(f"{_DOCUMENTS_FORMAT}\0{disk_cache.environment_digest()}".encode()).hexdigest()[:32]
+    _documents = disk_cache.prepare(Path(folder), "documents", env)
+
+
+def load_checked(path: Path, schema_name: str, shown: str | None = None, text: str | None = None) -> Document:
+    """parse() then check() against `schema_name`, from the cache when this very text passed before."""
+    import hashlib
+    import marshal
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None  # parse() reads it again and words the error
+    entry = None
+    if _documents is not None and text is not None:
+        key = hashlib.sha256(f"{schema_name}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+        entry = _documents / f"{key}.marshal"
+        try:
+            stored_key, data, lines = marshal.loads(entry.read_bytes())
+            if stored_key == key:
+                return Document(Path(shown or str(path)), data, lines)
+        except (OSError, EOFError, ValueError, TypeError):
+            pass  # absent or damaged: parse and check again
+    doc = parse(path, text=text, shown=shown)
+    check(doc, schema_name)
+    if entry is not None:
+        try:
+            blob = marshal.dumps((key, doc.data, doc.lines))
+        except ValueError:
+            return doc  # a value marshal cannot hold (a YAML timestamp): checked every run
+        from .disk_cache import write_atomic
+        write_atomic(entry, blob)
+    return doc
 
 
 @functools.cache

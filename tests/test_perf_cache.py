@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import clients
+from conformance import clients, disk_cache
 from conformance.exchange import Exchange, Finding, Request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,26 +71,31 @@ def test_another_api_is_judged_again(judged):
     assert len(judged) == 2
 
 
-@pytest.mark.parametrize("part", ["_source_digest", "_distributions_digest"])
+def _clear_digests():
+    clients._environment_digest.cache_clear()
+    disk_cache.environment_digest.cache_clear()
+
+
+@pytest.mark.parametrize("part", ["source_digest", "distributions_digest"])
 def test_changed_sources_or_sdks_are_a_miss(judged, tmp_path, monkeypatch, part):
     clients.client_check("openai-chat", exchange())
     before = clients._CACHE.folder
-    monkeypatch.setattr(clients, part, lambda *a: "something else")
-    clients._environment_digest.cache_clear()
+    monkeypatch.setattr(disk_cache, part, lambda *a: "something else")
+    _clear_digests()
     try:
         clients.use_cache(tmp_path / "cache")
         assert clients._CACHE.folder != before
         assert clients.client_check("openai-chat", exchange()).findings[0].message == "verdict 2"
     finally:
-        clients._environment_digest.cache_clear()
+        _clear_digests()
 
 
 def test_an_sdk_upgrade_changes_the_distributions_digest(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "openai-1.0.0.dist-info").mkdir()
-    old = clients._distributions_digest()
+    old = disk_cache.distributions_digest()
     (tmp_path / "openai-1.0.0.dist-info").rename(tmp_path / "openai-1.0.1.dist-info")
-    assert clients._distributions_digest() != old
+    assert disk_cache.distributions_digest() != old
 
 
 def test_an_edited_source_changes_the_source_digest(tmp_path):
@@ -98,19 +103,19 @@ def test_an_edited_source_changes_the_source_digest(tmp_path):
     (package / "apis").mkdir(parents=True)
     (package / "clients.py").write_text("A = 1\n")
     (package / "apis" / "x.py").write_text("B = 1\n")
-    first = clients._source_digest(package)
+    first = disk_cache.source_digest(package)
     (package / "apis" / "x.py").write_text("B = 2\n")
-    assert clients._source_digest(package) != first
+    assert disk_cache.source_digest(package) != first
 
 
 def test_the_environment_digest_reads_the_installed_package(monkeypatch):
     seen = []
-    monkeypatch.setattr(clients, "_source_digest", lambda package: seen.append(package) or "s")
-    clients._environment_digest.cache_clear()
+    monkeypatch.setattr(disk_cache, "source_digest", lambda package: seen.append(package) or "s")
+    _clear_digests()
     try:
         clients._environment_digest()
     finally:
-        clients._environment_digest.cache_clear()
+        _clear_digests()
     assert seen == [Path(clients.__file__).resolve().parent]
 
 

@@ -5,13 +5,26 @@ A proxy (asyncio, 127.0.0.1, ephemeral port) forwards to the local gateway (Lite
 on, so each request costs about the delay and the run's lower bound is delay x N / C. It counts the
 requests in flight (from a request's arrival to the last byte of its reply) and the maximum seen.
 
-The run is `conformance run --mode live -n W` (pytest-xdist, W = --workers, default C) on a
-temporary project: one target whose only surface is openai-chat at the proxy, with
-`limits.concurrency: C`, and N copies of one tiny chat case (one "Hi" message, max_tokens 1), so the
-model's own work stays small and the injected delay dominates. The master key is read by the suite
-from .stack/run/secrets.env (the target's secrets_file); this script never reads or prints it.
+The run is `conformance run --mode live` in ONE process on a temporary project: one target whose
+only surface is openai-chat at the proxy, with `limits.concurrency: C`, and N copies of one tiny
+chat case (one "Hi" message, max_tokens 1, expect status 200). The suite sends the tests ahead on a
+thread pool of 2 x C threads, C requests in flight at most (conformance/prefetch.py). `--workers W` runs it with pytest-xdist
+(`-n W`) instead; `--compare-xdist` measures both, one after the other (xdist with W, default C).
 
-    .venv/bin/python scripts/bench/live.py [--n 60] [--concurrency 4] [--workers 4] [--delay 0.3] [--repeat 3]
+The model is LiteLLM's mock model `mock-multimodal` by default (scripts/live/litellm.yaml:
+`mock_response`, answered by the gateway itself). The goal measures the suite's overhead against
+the bound, so the endpoint's own time should stay out of it: SmolLM2 on llama.cpp shares the 2
+cores with the suite and works through concurrent requests one at a time (tens of ms each, more
+when they queue), which stretches the run for reasons that are not the suite's. The mock still
+goes through the real gateway (auth, routing, its HTTP stack and OpenAI-format reply).
+`--model smollm2-135m` measures with the real model. The gateway's own time per request (request
+forwarded -> reply headers) is printed either way, with the bound it would give.
+
+The master key is read by the suite from .stack/run/secrets.env (the target's secrets_file); this
+script never reads or prints it.
+
+    .venv/bin/python scripts/bench/live.py [--n 60] [--concurrency 4] [--workers W | --compare-xdist]
+                                           [--delay 0.3] [--repeat 3] [--model mock-multimodal]
 
 Goal: wall within 1.3 x the bound, and never more than C requests in flight at the proxy.
 """
@@ -166,7 +179,7 @@ async def _body(reader: asyncio.StreamReader, headers: dict[bytes, bytes]):
         yield data, True
 
 
-def write_project(folder: Path, n: int, concurrency: int, port: int) -> None:
+def write_project(folder: Path, n: int, concurrency: int, port: int, model: str) -> None:
     (folder / "cases" / "openai-chat").mkdir(parents=True)
     (folder / "targets").mkdir()
     cases = "\n".join(f"""  - id: tiny-{i:03d}
@@ -185,7 +198,7 @@ auth: {{bearer: "${{LITELLM_MASTER_KEY}}"}}
 surfaces:
   openai-chat: {{base_url: "http://127.0.0.1:{port}/v1"}}
 models:
-  smollm2-135m: {{apis: [openai-chat], capabilities: [chat]}}
+  {model}: {{apis: [openai-chat], capabilities: [chat]}}
 limits: {{concurrency: {concurrency}, connect_timeout_s: 5, read_timeout_s: 60, total_timeout_s: 120, retries: 0}}
 """)
 
@@ -198,78 +211,54 @@ def reachable(host: str, port: int) -> bool:
         return False
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=60, help="number of cases (requests)")
-    ap.add_argument("--concurrency", type=int, default=4, help="the target's limits.concurrency (C)")
-    ap.add_argument("--workers", type=int, default=None, help="pytest-xdist workers (default: C)")
-    ap.add_argument("--delay", type=float, default=0.3, help="seconds added to every reply")
-    ap.add_argument("--repeat", type=int, default=3, help="runs (median reported); each sends N requests")
-    ap.add_argument("--goal", type=float, default=1.3)
-    ap.add_argument("--timeline", action="store_true", help="print each request's arrival and end at the proxy")
-    args = ap.parse_args()
-    workers = args.workers or args.concurrency
-    header(f"live: {args.n} cases, concurrency {args.concurrency}, {workers} xdist workers, "
-           f"{args.delay * 1000:.0f} ms added to every reply")
-    port = int(os.environ.get("LITELLM_PORT", "4000"))
-    if not SECRETS.is_file() or not reachable("127.0.0.1", port):
-        print(f"-- skipped: the local gateway is not running on 127.0.0.1:{port} (scripts/live/start.sh)")
-        return 0
-    env = bench_env()
-    print(f"   python: {describe_env(env)}")
-    print("   case: openai-chat, one user message \"Hi\", max_tokens 1, expect status 200 (model smollm2-135m)")
-    bound = args.delay * args.n / args.concurrency
+def measure(args, env: dict, work: Path, port: int, label: str, workers: int | None) -> list[dict]:
+    """`args.repeat` measured runs, each through a fresh delaying proxy; one row per run."""
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
-        work = Path(tmp)
-        # Unmeasured warm-up: C requests at once through a proxy without delay. After a pause the
-        # gateway answers its first concurrent requests several times slower (llama.cpp works through
-        # them one by one with a cold prompt cache), which is the gateway's cost, not the suite's.
-        proxy = DelayProxy(("127.0.0.1", port), 0.0)
+    for rep in range(args.repeat):
+        proxy = DelayProxy(("127.0.0.1", port), args.delay)
         proxy.start()
-        write_project(work / "warm-up", args.concurrency, args.concurrency, proxy.port)
-        cpu_timed(conformance_cmd() + ["run", "--root", str(work / "warm-up"), "--target", "bench-live", "--mode",
-                                       "live", "-n", str(args.concurrency), "--report-dir", str(work / "warm-up-reports")],
-                  cwd=work, env={**env, "CONFORMANCE_SLOTS_DIR": str(work / "slots-warm-up")})
+        project = work / f"{label}-{rep}"
+        write_project(project, args.n, args.concurrency, proxy.port, args.model)
+        cmd = conformance_cmd() + ["run", "--root", str(project), "--target", "bench-live", "--mode", "live",
+                                   "--report-dir", str(project / "reports")]
+        if workers:
+            cmd += ["-n", str(workers)]
+        run_env = {**env, "CONFORMANCE_SLOTS_DIR": str(work / f"slots-{label}-{rep}")}
+        wall, cpu, proc = cpu_timed(cmd, cwd=project, env=run_env)
         proxy.stop()
-        print(f"   warm-up (not measured): {proxy.requests} requests at once, straight through (no delay)")
-        for rep in range(args.repeat):
-            proxy = DelayProxy(("127.0.0.1", port), args.delay)
-            proxy.start()
-            project = work / f"project-{rep}"
-            write_project(project, args.n, args.concurrency, proxy.port)
-            cmd = conformance_cmd() + ["run", "--root", str(project), "--target", "bench-live", "--mode", "live",
-                                       "-n", str(workers), "--report-dir", str(project / "reports")]
-            run_env = {**env, "CONFORMANCE_SLOTS_DIR": str(work / f"slots-{rep}")}
-            wall, cpu, proc = cpu_timed(cmd, cwd=project, env=run_env)
-            proxy.stop()
-            if proc.returncode not in (0, 1):
-                print(proc.stdout[-3000:], proc.stderr[-3000:])
-                raise SystemExit(f"conformance run failed (exit {proc.returncode})")
-            results = json.loads((project / "reports" / "latest" / "results.json").read_text())["results"]
-            verdicts: dict[str, int] = {}
-            for r in results:
-                verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
-            window = (proxy.last_out - proxy.first_in) if proxy.first_in and proxy.last_out else float("nan")
-            rows.append({"wall": wall, "cpu": cpu, "window": window, "max": proxy.max_in_flight,
-                         "requests": proxy.requests, "failures": proxy.failures,
-                         "upstream": median(proxy.upstream_s) if proxy.upstream_s else float("nan"),
-                         "verdicts": verdicts})
-            if args.timeline:
-                for a, b in sorted(proxy.spans):
-                    print(f"      {a - proxy.first_in:6.3f} -> {b - proxy.first_in:6.3f}  ({(b - a) * 1000:.0f} ms)")
-            print(f"   [run {rep + 1}/{args.repeat}] wall {wall:.2f}s (CPU {cpu:.2f}s); at the proxy: "
-                  f"{proxy.requests} requests, first in -> last out {window:.2f}s, max in flight "
-                  f"{proxy.max_in_flight}, upstream median {rows[-1]['upstream'] * 1000:.0f} ms; "
-                  f"verdicts {verdicts}", flush=True)
+        if proc.returncode not in (0, 1):
+            print(proc.stdout[-3000:], proc.stderr[-3000:])
+            raise SystemExit(f"conformance run failed (exit {proc.returncode})")
+        results = json.loads((project / "reports" / "latest" / "results.json").read_text())["results"]
+        verdicts: dict[str, int] = {}
+        for r in results:
+            verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
+        window = (proxy.last_out - proxy.first_in) if proxy.first_in and proxy.last_out else float("nan")
+        rows.append({"wall": wall, "cpu": cpu, "window": window, "max": proxy.max_in_flight,
+                     "requests": proxy.requests, "failures": proxy.failures,
+                     "upstream": median(proxy.upstream_s) if proxy.upstream_s else float("nan"),
+                     "verdicts": verdicts})
+        if args.timeline:
+            for a, b in sorted(proxy.spans):
+                print(f"      {a - proxy.first_in:6.3f} -> {b - proxy.first_in:6.3f}  ({(b - a) * 1000:.0f} ms)")
+        print(f"   [{label} {rep + 1}/{args.repeat}] wall {wall:.2f}s (CPU {cpu:.2f}s); at the proxy: "
+              f"{proxy.requests} requests, first in -> last out {window:.2f}s, max in flight "
+              f"{proxy.max_in_flight}, upstream median {rows[-1]['upstream'] * 1000:.0f} ms; "
+              f"verdicts {verdicts}", flush=True)
+    return rows
+
+
+def summarize(args, rows: list[dict], how: str) -> None:
+    bound = args.delay * args.n / args.concurrency
     wall, window = median(r["wall"] for r in rows), median(r["window"] for r in rows)
     worst = max(r["max"] for r in rows)
-    print(f"-- bound = delay x N / C = {args.delay:g} x {args.n} / {args.concurrency} = {bound:.2f}s")
-    print(f"   wall of the whole run (process and {workers} worker starts included): {wall:.2f}s = "
+    print(f"-- {how}: bound = delay x N / C = {args.delay:g} x {args.n} / {args.concurrency} = {bound:.2f}s")
+    print(f"   wall of the whole run (process start included): {wall:.2f}s = "
           f"{wall / bound:.2f} x bound ({'meets' if wall <= args.goal * bound else 'MISSES'} <= {args.goal})")
     print(f"   requests in progress at the proxy (first arrival -> last reply byte): {window:.2f}s = "
           f"{window / bound:.2f} x bound ({'meets' if window <= args.goal * bound else 'MISSES'} <= {args.goal})")
-    print(f"   start-up and teardown outside that window: {wall - window:.2f}s")
+    print(f"   start-up and teardown outside that window: {wall - window:.2f}s; "
+          f"CPU of the run (median): {median(r['cpu'] for r in rows):.2f}s")
     upstream = median(r["upstream"] for r in rows)
     print(f"   the gateway's own time (request forwarded -> reply headers, median): {upstream * 1000:.0f} ms; "
           f"with it the bound would be {(args.delay + upstream) * args.n / args.concurrency:.2f}s")
@@ -278,6 +267,56 @@ def main() -> int:
     if any(r["failures"] or r["requests"] != args.n for r in rows):
         print(f"   note: proxy failures {[r['failures'] for r in rows]}, requests {[r['requests'] for r in rows]} "
               f"(expected {args.n} each)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=60, help="number of cases (requests)")
+    ap.add_argument("--concurrency", type=int, default=4, help="the target's limits.concurrency (C)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="run with pytest-xdist -n W instead of one process (default: one process)")
+    ap.add_argument("--compare-xdist", action="store_true",
+                    help="measure one process, then xdist with --workers (default C) workers")
+    ap.add_argument("--model", default="mock-multimodal",
+                    help="the LiteLLM model the case asks for (default: the mock, answered by the gateway itself)")
+    ap.add_argument("--delay", type=float, default=0.3, help="seconds added to every reply")
+    ap.add_argument("--repeat", type=int, default=3, help="runs (median reported); each sends N requests")
+    ap.add_argument("--goal", type=float, default=1.3)
+    ap.add_argument("--timeline", action="store_true", help="print each request's arrival and end at the proxy")
+    args = ap.parse_args()
+    modes: list[tuple[str, int | None]] = []
+    if args.workers is None or args.compare_xdist:
+        modes.append(("one-process", None))
+    if args.workers is not None or args.compare_xdist:
+        modes.append((f"xdist-{args.workers or args.concurrency}", args.workers or args.concurrency))
+    header(f"live: {args.n} cases, concurrency {args.concurrency}, {' and '.join(m for m, _ in modes)}, "
+           f"{args.delay * 1000:.0f} ms added to every reply")
+    port = int(os.environ.get("LITELLM_PORT", "4000"))
+    if not SECRETS.is_file() or not reachable("127.0.0.1", port):
+        print(f"-- skipped: the local gateway is not running on 127.0.0.1:{port} (scripts/live/start.sh)")
+        return 0
+    env = bench_env()
+    print(f"   python: {describe_env(env)}")
+    print(f"   case: openai-chat, one user message \"Hi\", max_tokens 1, expect status 200 (model {args.model})")
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+        work = Path(tmp)
+        # Unmeasured warm-up: C requests at once through a proxy without delay, in each way measured
+        # (it also fills the bytecode cache). After a pause the gateway answers its first concurrent
+        # requests slower (llama.cpp works through cold prompts one by one), which is not the suite's cost.
+        proxy = DelayProxy(("127.0.0.1", port), 0.0)
+        proxy.start()
+        for label, workers in modes:
+            write_project(work / f"warm-up-{label}", args.concurrency, args.concurrency, proxy.port, args.model)
+            cpu_timed(conformance_cmd() + ["run", "--root", str(work / f"warm-up-{label}"), "--target", "bench-live",
+                                           "--mode", "live", "--report-dir", str(work / f"warm-up-{label}-reports")]
+                      + (["-n", str(workers)] if workers else []),
+                      cwd=work, env={**env, "CONFORMANCE_SLOTS_DIR": str(work / "slots-warm-up")})
+        proxy.stop()
+        print(f"   warm-up (not measured): {proxy.requests} requests, {args.concurrency} at once, straight through (no delay)")
+        measured = [(label, workers, measure(args, env, work, port, label, workers)) for label, workers in modes]
+    for label, workers, rows in measured:
+        summarize(args, rows, "one process (the suite's own thread pool)" if workers is None
+                  else f"pytest-xdist -n {workers}")
     return 0
 
 

@@ -146,9 +146,12 @@ def make_larger_copy(dest: Path, copies: int) -> None:
 
 
 def cached_verdicts(env: dict) -> int:
-    """Entries in the suite's verdict cache (0 when it is off): a run that adds some computed them."""
+    """Verdicts in the suite's cache (0 when it is off; whole verdicts, verdicts/, and official-SDK
+    ones, client/): a run that adds some judged those exchanges instead of reading their verdict."""
     folder = env.get("CONFORMANCE_CACHE_DIR", "off")
-    return 0 if folder == "off" else sum(1 for _ in Path(folder).glob("client/*/*.json"))
+    if folder == "off":
+        return 0
+    return sum(1 for kind in ("verdicts", "client") for _ in Path(folder).glob(f"{kind}/*/*.json"))
 
 
 def measure(label: str, project: Path, work: Path, repeat: int, suite_env: dict, bare_env: dict) -> dict:
@@ -181,7 +184,7 @@ def measure(label: str, project: Path, work: Path, repeat: int, suite_env: dict,
         ratios.append(st / bt)
         print(f"   [{label} {rep + 1}/{repeat}] suite {st:6.2f}s wall, {sc:5.2f}s CPU (pytest session {suite_session}s)"
               f"  bare {bt:6.2f}s wall, {bc:5.2f}s CPU (session {bare_session}s)  ratio {st / bt:.2f}"
-              + (f"  [{computed} SDK verdicts computed, not cached: the suite's sources, SDKs or cassettes "
+              + (f"  [{computed} verdicts computed, not cached: the suite's sources, SDKs, cases or cassettes "
                  f"changed since the warm-up]" if computed else ""), flush=True)
     results = json.loads((work / f"reports-{label}" / "latest" / "results.json").read_text())["results"]
     replayed = sum(1 for r in results if r["verdict"] != "unsupported")
@@ -218,9 +221,9 @@ def main() -> int:
     ap.add_argument("--suite-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment of the suite runs, e.g. CONFORMANCE_CACHE_DIR=off")
     ap.add_argument("--cache", choices=("warm", "off"), default="warm",
-                    help="warm (default): the suite keeps official-SDK verdicts in a private cache folder, "
-                         "filled by the warm-up run, as a CI machine keeping .cache/ does; off: every "
-                         "verdict is computed (CONFORMANCE_CACHE_DIR=off), as on a first run")
+                    help="warm (default): the suite keeps verdicts, parsed cassettes and checked case files "
+                         "in a private cache folder, filled by the warm-up run, as a CI machine keeping "
+                         ".cache/ does; off: everything is computed (CONFORMANCE_CACHE_DIR=off), as on a first run")
     ap.add_argument("--no-bytecode-cache", action="store_true",
                     help="run the subprocesses with the calling environment as is (e.g. PYTHONDONTWRITEBYTECODE)")
     args = ap.parse_args()
@@ -228,15 +231,15 @@ def main() -> int:
     base_env = bench_env(bytecode_cache=not args.no_bytecode_cache)
     extra = dict(e.split("=", 1) for e in args.suite_env)
     scratch = Path(tempfile.mkdtemp(prefix="bench-replay-cache-"))
-    cache = {"CONFORMANCE_CACHE_DIR": "off" if args.cache == "off" else str(scratch / "verdicts")}
+    cache = {"CONFORMANCE_CACHE_DIR": "off" if args.cache == "off" else str(scratch / "cache")}
     suite_env = {**base_env, **cache, **extra}
     # The bare run loads no third-party pytest plugin unless asked: the leanest baseline there is.
     bare_env = dict(base_env) if args.autoload else {**base_env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     print(f"   python: {describe_env(suite_env)}, after a warm-up run of each command")
     if extra:
         print(f"   suite environment: {' '.join(args.suite_env)}")
-    print("   suite verdict cache: " + ("off (every official-SDK verdict computed)" if args.cache == "off"
-                                          else "warm (a private folder, filled by the warm-up run)"))
+    print("   suite cache: " + ("off (every verdict computed, every file parsed)" if args.cache == "off"
+                                else "warm (a private folder, filled by the warm-up run)"))
     print(f"   bare run: plugin autoload {'on' if args.autoload else 'off'}; suite: "
           f"{' '.join(Path(c).name for c in conformance_cmd())} run --root <project> --report-dir <tmp>")
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
