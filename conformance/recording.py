@@ -26,17 +26,19 @@ from typing import Any, Iterable
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from typing import TYPE_CHECKING
+
 import httpx
-import vcr
-from vcr.cassette import Cassette
-from vcr.errors import CannotOverwriteExistingCassetteException
-from vcr.matchers import requests_match
-from vcr.persisters.filesystem import CassetteNotFoundError
-from vcr.request import Request as VcrRequest
-from vcr.serialize import deserialize, serialize
 
 from . import cassette_cache, media_store
 from .yamlsource import yaml_hazard
+
+if TYPE_CHECKING:
+    import vcr
+    from vcr.cassette import Cassette
+
+# vcrpy is imported where it is used, not here: importing it loads its patchers for every HTTP
+# library it knows (~0.1 s), which a live run, which records nothing, does not need.
 
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key",
                       "cookie", "x-databricks-token")
@@ -133,6 +135,8 @@ class _Persister:
 
     @classmethod
     def load_cassette(cls, cassette_path, serializer):
+        from vcr.persisters.filesystem import CassetteNotFoundError
+        from vcr.serialize import deserialize
         if cls.record:
             raise CassetteNotFoundError()
         try:
@@ -157,6 +161,7 @@ class _Persister:
 
     @classmethod
     def save_cassette(cls, cassette_path, cassette_dict, serializer):
+        from vcr.serialize import serialize
         plan = _save_plan.get()
         if plan is None or plan.get("discard"):
             return
@@ -274,7 +279,8 @@ def secrets_in_body(json_body: Any) -> list[str]:
     return found
 
 
-def make_vcr(mode: str, secrets: list[str]) -> vcr.VCR:
+def make_vcr(mode: str, secrets: list[str]) -> "vcr.VCR":
+    import vcr
     secrets = [s for s in secrets if s]
     body_secrets: list[str] = []  # credential-field values seen in the request, scrubbed from the reply
 
@@ -336,13 +342,18 @@ class SavePlan:
         return False
 
 
-def load_for_replay(path: Path, secrets: list[str]) -> Cassette:
+def load_for_replay(path: Path, secrets: list[str]) -> "Cassette":
     """The cassette as vcrpy loads it for replay (our persister: hazard check, media restored),
     with the same matchers and request filters as make_vcr("replay")."""
+    from vcr.cassette import Cassette
     config = make_vcr("replay", secrets).get_merged_config()
     keys = ("serializer", "persister", "match_on", "record_mode", "before_record_request",
             "before_record_response", "allow_playback_repeats")
     return Cassette.load(path=str(path), **{k: config[k] for k in keys})
+
+
+class ReplayMismatch(Exception):
+    """A replayed request matches no recorded interaction left in its cassette (vcrpy's message)."""
 
 
 @functools.cache
@@ -358,13 +369,17 @@ class ReplayTransport(httpx.BaseTransport):
     the first recorded interaction it matches that has not been played yet (a repeated poll plays
     back its recorded sequence); the request is filtered once, where vcrpy's can_play_response_for
     and play_response filter it again for every lookup. A request with no unplayed match raises
-    vcrpy's CannotOverwriteExistingCassetteException, as record_mode "none" does."""
+    ReplayMismatch with the message of vcrpy's CannotOverwriteExistingCassetteException, which
+    record_mode "none" raises."""
 
     def __init__(self, cassette: Cassette, match_on: Iterable | None = None):
         self.cassette = cassette
         self.matchers = list(match_on if match_on is not None else _replay_matchers())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        from vcr.errors import CannotOverwriteExistingCassetteException
+        from vcr.matchers import requests_match
+        from vcr.request import Request as VcrRequest
         incoming = VcrRequest(request.method, str(request.url), request.read(), request.headers)
         filtered = self.cassette.filter_request(incoming)
         played = None
@@ -376,7 +391,9 @@ class ReplayTransport(httpx.BaseTransport):
                     played = response
                     break
         if played is None:
-            raise CannotOverwriteExistingCassetteException(cassette=self.cassette, failed_request=incoming)
+            # vcrpy's own account of the closest recorded requests and the matchers they failed.
+            raise ReplayMismatch(str(CannotOverwriteExistingCassetteException(
+                cassette=self.cassette, failed_request=incoming)))
         headers = [(name, value) for name, values in played["headers"].items() for value in values]
         message = played["status"].get("message")
         return httpx.Response(played["status"]["code"], headers=headers,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from vcr.errors import CannotOverwriteExistingCassetteException
 
 from . import clients, concurrency, expect, follow_up, media, recording, transport, verdict_cache
 from .apis import family as family_of
@@ -116,7 +115,7 @@ def _run(item: PlanItem, mode: str, cassettes_dir: Path, client: httpx.Client | 
                        cassette=shown if mode != "live" else None, attempts=attempts)
     except SourceError as exc:
         return Outcome("error", reason=str(exc))
-    except CannotOverwriteExistingCassetteException as exc:
+    except recording.ReplayMismatch as exc:
         detail = _mismatch_detail(str(exc))
         return Outcome("error", cassette=shown,
                        reason=f"the request no longer matches its cassette {shown}{detail}; "
@@ -307,7 +306,7 @@ class Session:
         StepGaveUp. With best_effort (cleanup), a request that cannot be sent or replayed gives None."""
         try:
             exchange = self._send(request, step)
-        except (transport.TransportError, CannotOverwriteExistingCassetteException):
+        except (transport.TransportError, recording.ReplayMismatch):
             if best_effort:
                 return None
             raise
