@@ -4,7 +4,9 @@ pytest-xdist workers are separate processes, so an in-process semaphore cannot k
 sending eight requests to a target whose `limits.concurrency` is 2. Instead a slot is an exclusive
 `flock` on one of N files under <temp dir>/conformance-slots-<uid>/<key>/. The kernel drops a lock
 when its holder exits, so a crashed or killed worker never keeps a slot. Every holder is itself
-bounded by the target's timeouts, so waiting for a slot is bounded too.
+bounded by the target's timeouts, so waiting for a slot is bounded too. Threads of one process
+(a live run sends ahead on a pool, prefetch.py) first queue on an in-process semaphore of the same
+size, so they wake as soon as a slot frees instead of polling the files.
 """
 from __future__ import annotations
 

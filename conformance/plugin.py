@@ -436,7 +436,7 @@ def _shape_extension(folder: Path) -> type:
             @classmethod
             def _sanitize_filename(cls, filename: str) -> str:
                 # syrupy cleans the test id character by character (unicode categories) several
-                # times per assertion: a third of a replayed test's time. Same result, once per id.
+                # times per assertion: a fifth of a replayed test's time. Same result, once per id.
                 return _sanitized_filename(filename)
 
         _EXTENSIONS[folder] = ShapeSnapshot
