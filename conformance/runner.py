@@ -383,7 +383,12 @@ def _mismatch_detail(message: str) -> str:
 
 
 def _shown(path: Path, root: Path | None) -> str:
+    base = root or Path.cwd()
     try:
-        return str(path.resolve().relative_to((root or Path.cwd()).resolve()))
+        return str(path.relative_to(base))  # the cassettes folder is the root's: no file system call
+    except ValueError:
+        pass
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
     except ValueError:
         return str(path)
