@@ -154,6 +154,39 @@ def test_a_cached_cassette_loads_as_the_file_does(tmp_path):
     assert len(entries) == len(sample)
 
 
+def test_loading_for_replay_gives_what_vcrpys_cassette_load_gives():
+    """load_for_replay filters each recorded interaction in place; vcrpy's Cassette.load copies
+    first. Same filters, same result, for every shipped cassette."""
+    from vcr.cassette import Cassette
+    secrets = ["sk-not-in-any-cassette"]
+    config = recording.make_vcr("replay", secrets).get_merged_config()
+    keys = ("serializer", "persister", "match_on", "record_mode", "before_record_request",
+            "before_record_response", "allow_playback_repeats")
+    for path in SHIPPED:
+        ours = recording.load_for_replay(path, secrets)
+        theirs = Cassette.load(path=str(path), **{k: config[k] for k in keys})
+        assert [(rq.method, rq.uri, rq.body, dict(rq.headers), rs) for rq, rs in ours.data] == \
+               [(rq.method, rq.uri, rq.body, dict(rq.headers), rs) for rq, rs in theirs.data], path
+        assert ours.rewound and theirs.rewound
+
+
+def test_a_credential_left_in_a_cassette_is_redacted_when_loaded(tmp_path):
+    """A cassette recorded before a secret was configured (or written by hand) still holds it: the
+    recording filters apply on load, so what is matched and judged never carries it."""
+    secret = "sk-left-in-the-file-1234"
+    path = tmp_path / "c.yaml"
+    text = (ROOT / "cassettes/litellm-local/openai-chat/text/plain-text--smollm2-135m.yaml").read_text()
+    text = text.replace("/v1/chat/completions", f"/v1/chat/completions?api_key={secret}", 1)
+    text = text.replace("    headers:\n", f"    headers:\n      Authorization:\n      - Bearer {secret}\n", 1)
+    text = text.replace('"role":"assistant"', f'"role":"assistant","echo":"{secret}"', 1)
+    path.write_text(text)
+    assert text.count(secret) == 3
+    loaded = recording.load_for_replay(path, [secret])
+    (request, response), = loaded.data
+    assert secret not in request.uri and "Authorization" not in request.headers
+    assert secret not in json.dumps(response, default=repr)
+
+
 def test_an_edited_cassette_is_parsed_again(tmp_path):
     path = tmp_path / "c.yaml"
     source = next(p for p in SHIPPED if "plain-text--smollm2" in p.name)

@@ -11,7 +11,7 @@ When the shipped plan replays fewer than --min-instances cassettes, the same com
 on a larger plan: a temporary copy of the project whose default targets declare --copies aliases of
 every model (same wire names), each alias replaying a copy of the original model's cassettes.
 
-    .venv/bin/python scripts/bench/replay.py [--repeat 3] [--copies 2] [--min-instances 300] [--cache warm|off]
+    .venv/bin/python scripts/bench/replay.py [--repeat 5] [--copies 2] [--min-instances 300] [--cache warm|off]
 """
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ def show(m: dict, goal: float, min_instances: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=3, help="paired runs per plan (median reported)")
+    ap.add_argument("--repeat", type=int, default=5, help="paired runs per plan (median reported; the shared machine varies +-30%% run to run)")
     ap.add_argument("--copies", type=int, default=2, help="model copies in the larger plan (2 = every model twice)")
     ap.add_argument("--min-instances", type=int, default=300,
                     help="also measure the larger plan when the shipped one replays fewer cassettes")
