@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import marshal
 import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 CACHE_ENV = "CONFORMANCE_CACHE_DIR"  # a folder; "off" (or empty) turns the cache off
 _TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -62,6 +64,49 @@ def prune(root: Path, keep: Path, others: int = 3, max_age_s: float = 7 * 24 * 3
     for i, (mtime, other) in enumerate(aged):
         if i >= others or now - mtime > max_age_s:
             shutil.rmtree(other, ignore_errors=True)
+
+
+MISS = object()  # what Store.get returns for an absent or damaged entry
+
+
+class Store:
+    """One kind of entry of the cache (a sub-folder), switched on for a run by use(): values kept
+    in `marshal` form (plain data only, fast to read) under a key the caller derives from every
+    input the value depends on, in a folder per `version` and environment (by default
+    environment_digest: the libraries, the package's sources, the Python version)."""
+
+    def __init__(self, kind: str, version: str, environment: Callable[[], str] | None = None):
+        self.kind = kind
+        self.version = version  # bump when what is stored changes
+        self._environment = environment or environment_digest
+        self.folder: Path | None = None
+
+    def use(self, folder: Path | None) -> None:
+        """Keep entries under `folder`/<kind>/ (None: nothing is kept or read)."""
+        if folder is None:
+            self.folder = None
+            return
+        env = hashlib.sha256(f"{self.version}\0{self._environment()}".encode()).hexdigest()[:32]
+        self.folder = prepare(Path(folder), self.kind, env)
+
+    def get(self, key: str) -> Any:
+        """The value stored under `key`, or MISS (absent, damaged, or the cache is off)."""
+        if self.folder is None:
+            return MISS
+        try:
+            stored_key, value = marshal.loads((self.folder / f"{key}.marshal").read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return MISS  # absent or damaged: computed again
+        return value if stored_key == key else MISS
+
+    def put(self, key: str, value: Any) -> None:
+        if self.folder is None:
+            return
+        try:
+            blob = marshal.dumps((key, value))
+        except ValueError:
+            return  # a value marshal cannot hold (a timestamp, a BytesIO): computed every run
+        write_atomic(self.folder / f"{key}.marshal", blob)
 
 
 @functools.cache

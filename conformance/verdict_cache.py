@@ -15,43 +15,36 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from .disk_cache import MISS, Store
 from .exchange import Exchange, Finding
 
-_FORMAT = "verdicts-1"  # bump when what is stored changes
-_folder: Path | None = None
+def _environment() -> str:
+    from . import clients
+    return clients.environment_digest()  # what the client layer's verdicts depend on, and more
+
+
+_STORE = Store("verdicts", "verdicts-2", _environment)
 
 
 def use(folder: Path | None) -> None:
     """Keep verdicts under `folder`/verdicts/ (None: judge every exchange)."""
-    global _folder
-    if folder is None:
-        _folder = None
-        return
-    from . import clients, disk_cache
-    env = hashlib.sha256(f"{_FORMAT}\0{clients.environment_digest()}".encode()).hexdigest()[:32]
-    _folder = disk_cache.prepare(Path(folder), "verdicts", env)
+    _STORE.use(folder)
 
 
 def judged(api: str, exchange: Exchange, expectation: dict[str, Any],
            judge: Callable[[], list[Finding]]) -> list[Finding]:
     """judge(), or its findings from a previous run of this very exchange and expectation."""
-    folder = _folder
-    if folder is None:
+    if _STORE.folder is None:
         return judge()
     from . import clients
     head = json.dumps([clients.exchange_digest(api, exchange), exchange.request.dialect, expectation],
                       sort_keys=True, default=repr)
     key = hashlib.sha256(head.encode()).hexdigest()
-    path = folder / f"{key}.json"
-    try:
-        doc = json.loads(path.read_bytes())
-        if doc["key"] == key:
-            return [Finding(f["layer"], f["path"], f["message"], f.get("event")) for f in doc["findings"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # absent or damaged: judge again
+    stored = _STORE.get(key)
+    if stored is not MISS:
+        return [Finding(*f) for f in stored]
     findings = judge()
+    # A finding naming this run's media server port is not valid for another run's.
     if not any(clients.names_media_port(f.path + f.message) for f in findings):
-        # (a finding naming this run's media server port is not valid for another run's)
-        from .disk_cache import write_atomic
-        write_atomic(path, json.dumps({"key": key, "findings": [f.as_dict() for f in findings]}).encode())
+        _STORE.put(key, [(f.layer, f.path, f.message, f.event) for f in findings])
     return findings

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -11,6 +12,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from . import disk_cache
 
 try:  # the C loader is several times faster on large files; fall back when libyaml is absent
     from yaml import CSafeLoader as _Loader
@@ -165,50 +168,32 @@ def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
 # edited file, schema or library is a miss; a file that fails is never kept, so its error is
 # raised every time.
 
-_DOCUMENTS_FORMAT = "checked-documents-1"
-_documents: Path | None = None
+_DOCUMENTS = disk_cache.Store("documents", "checked-documents-1")
 
 
 def use_cache(folder: Path | None) -> None:
     """Keep checked documents under `folder`/documents/ (None: parse and check every file)."""
-    global _documents
-    if folder is None:
-        _documents = None
-        return
-    import hashlib
-    from . import disk_cache
-    env = hashlib.sha256(f"{_DOCUMENTS_FORMAT}\0{disk_cache.environment_digest()}".encode()).hexdigest()[:32]
-    _documents = disk_cache.prepare(Path(folder), "documents", env)
+    _DOCUMENTS.use(folder)
 
 
 def load_checked(path: Path, schema_name: str, shown: str | None = None, text: str | None = None) -> Document:
     """parse() then check() against `schema_name`, from the cache when this very text passed before."""
-    import hashlib
-    import marshal
     if text is None:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             text = None  # parse() reads it again and words the error
-    entry = None
-    if _documents is not None and text is not None:
+    key = None
+    if _DOCUMENTS.folder is not None and text is not None:
         key = hashlib.sha256(f"{schema_name}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
-        entry = _documents / f"{key}.marshal"
-        try:
-            stored_key, data, lines = marshal.loads(entry.read_bytes())
-            if stored_key == key:
-                return Document(Path(shown or str(path)), data, lines)
-        except (OSError, EOFError, ValueError, TypeError):
-            pass  # absent or damaged: parse and check again
+        stored = _DOCUMENTS.get(key)
+        if stored is not disk_cache.MISS:
+            data, lines = stored
+            return Document(Path(shown or str(path)), data, lines)
     doc = parse(path, text=text, shown=shown)
     check(doc, schema_name)
-    if entry is not None:
-        try:
-            blob = marshal.dumps((key, doc.data, doc.lines))
-        except ValueError:
-            return doc  # a value marshal cannot hold (a YAML timestamp): checked every run
-        from .disk_cache import write_atomic
-        write_atomic(entry, blob)
+    if key is not None:
+        _DOCUMENTS.put(key, (doc.data, doc.lines))
     return doc
 
 

@@ -95,8 +95,8 @@ def test_a_verdict_naming_this_runs_media_port_is_not_kept(verdicts):
 def test_a_damaged_entry_is_judged_again(verdicts, tmp_path):
     calls, judge = verdicts
     verdict_cache.judged("openai-chat", exchange(), {}, judge)
-    (entry,) = (tmp_path / "cache" / "verdicts").rglob("*.json")
-    entry.write_text('{"key": ')
+    (entry,) = (tmp_path / "cache" / "verdicts").rglob("*.marshal")
+    entry.write_bytes(b"\x00damaged")
     assert verdict_cache.judged("openai-chat", exchange(), {}, judge)[0].message == "finding 2"
 
 

@@ -151,7 +151,7 @@ def cached_verdicts(env: dict) -> int:
     folder = env.get("CONFORMANCE_CACHE_DIR", "off")
     if folder == "off":
         return 0
-    return sum(1 for kind in ("verdicts", "client") for _ in Path(folder).glob(f"{kind}/*/*.json"))
+    return sum(1 for pattern in ("verdicts/*/*.marshal", "client/*/*.json") for _ in Path(folder).glob(pattern))
 
 
 def measure(label: str, project: Path, work: Path, repeat: int, suite_env: dict, bare_env: dict) -> dict:
