@@ -14,17 +14,10 @@ import pytest
 
 from conformance import cases, cassette_cache, disk_cache, recording, runner, suite, verdict_cache, yamlsource
 from conformance.apis import family
-from conformance.exchange import Exchange, Finding, Request
+from conformance.exchange import Finding
 from conformance.yamlsource import SourceError
 from tests.conftest import ROOT, run_cli
-
-
-def exchange(**changes) -> Exchange:
-    request = Request("POST", "http://127.0.0.1:4000/v1/chat/completions", {"content-type": "application/json"},
-                      {"model": "m", "messages": [{"role": "user", "content": "Hi"}]})
-    ex = Exchange(request=request, status=200, headers={"content-type": "application/json"},
-                  body=b'{"id": "x", "choices": []}')
-    return replace(ex, **changes)
+from tests.test_perf_cache import exchange  # the same chat exchange the client-verdict cache tests use
 
 
 # -- verdict_cache ----------------------------------------------------------------------------------
