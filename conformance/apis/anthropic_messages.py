@@ -161,10 +161,7 @@ class AnthropicMessages(ApiFamily):
         return contract.collapse_repeats(out)
 
     # -- summary ---------------------------------------------------------------------------------
-    def assistant_turn(self, exchange: Exchange) -> Any:
-        if exchange.status >= 300 or exchange.request.stream:
-            return None
-        body = exchange.json()
+    def turn_of(self, body: Any) -> Any:
         if not isinstance(body, dict) or not isinstance(body.get("content"), list):
             return None
         # Thinking blocks go back with their signatures, as the extended-thinking docs require.

@@ -45,7 +45,13 @@ class ApiFamily:
     def assistant_turn(self, exchange: Exchange) -> Any:
         """The reply's assistant turn exactly as a client passes it back in the next request
         (follow_up.py); a list is spliced into the list holding the placeholder. None when the reply
-        has none (an error, a stream, a malformed body)."""
+        has none: an error or a stream here, a malformed body in turn_of."""
+        if exchange.status >= 300 or exchange.request.stream:
+            return None
+        return self.turn_of(exchange.json())
+
+    def turn_of(self, body: Any) -> Any:
+        """The assistant turn in a successful, non-streamed reply body (any JSON), or None."""
         return None
 
     # -- recognising captured traffic (conformance validate) --------------------------------------
@@ -54,6 +60,11 @@ class ApiFamily:
 
     def request_is_stream(self, request_body: Any, url: str) -> bool:
         raise NotImplementedError
+
+
+def first_dict(items: Any) -> dict[str, Any]:
+    """The first element of a JSON list when it is an object, else {} (choices[0], candidates[0])."""
+    return items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
 
 
 def path_of(url: str) -> str:

@@ -107,8 +107,8 @@ class DatabricksInvocations(ApiFamily):
         return isinstance(body, dict) and "error" in body and "error_code" not in body
 
     # -- summary ---------------------------------------------------------------------------------
-    def assistant_turn(self, exchange: Exchange) -> Any:
-        return self._chat.assistant_turn(exchange)  # the chat task's reply: choices[0].message, whole
+    def turn_of(self, body: Any) -> Any:
+        return self._chat.turn_of(body)  # the chat task's reply: choices[0].message, whole
 
     def summary(self, exchange: Exchange) -> dict[str, Any]:
         if exchange.status >= 400:

@@ -73,7 +73,7 @@ from ..contract import event_path, finding
 from ..exchange import Exchange, Finding, Request, StreamEvent
 from ..targets import Surface
 from ..yamlsource import SourceError
-from .base import ApiFamily, endpoint_url, path_of
+from .base import ApiFamily, endpoint_url, first_dict, path_of
 
 SPEC = "gemini"
 GENERATE = "generateContent"
@@ -403,12 +403,8 @@ class Gemini(ApiFamily):
         return out
 
     # -- summary ---------------------------------------------------------------------------------
-    def assistant_turn(self, exchange: Exchange) -> Any:
-        if exchange.status >= 300 or exchange.request.stream:
-            return None
-        body = exchange.json()
-        candidates = body.get("candidates") if isinstance(body, dict) else None
-        first = candidates[0] if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict) else {}
+    def turn_of(self, body: Any) -> Any:
+        first = first_dict(body.get("candidates") if isinstance(body, dict) else None)
         # The candidate's content (role model), thought parts and thoughtSignatures included.
         return first.get("content") if isinstance(first.get("content"), dict) else None
 

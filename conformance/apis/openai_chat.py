@@ -26,7 +26,7 @@ from ..cases import Case
 from ..contract import event_path, finding
 from ..exchange import Exchange, Finding, Request
 from ..targets import Surface
-from .base import ApiFamily, endpoint_url, path_of
+from .base import ApiFamily, endpoint_url, first_dict, path_of
 
 SPEC = "openai-chat"
 DONE = "[DONE]"
@@ -165,12 +165,8 @@ class OpenAIChat(ApiFamily):
         return out
 
     # -- summary ---------------------------------------------------------------------------------
-    def assistant_turn(self, exchange: Exchange) -> Any:
-        if exchange.status >= 300 or exchange.request.stream:
-            return None
-        body = exchange.json()
-        choices = body.get("choices") if isinstance(body, dict) else None
-        first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    def turn_of(self, body: Any) -> Any:
+        first = first_dict(body.get("choices") if isinstance(body, dict) else None)
         # The whole message, unmodified (Databricks: "include the full, unmodified assistant message").
         return first.get("message") if isinstance(first.get("message"), dict) else None
 

@@ -170,10 +170,7 @@ class OpenAIResponses(ApiFamily):
         return out
 
     # -- summary ---------------------------------------------------------------------------------
-    def assistant_turn(self, exchange: Exchange) -> Any:
-        if exchange.status >= 300 or exchange.request.stream:
-            return None
-        body = exchange.json()
+    def turn_of(self, body: Any) -> Any:
         # Every output item (reasoning items included) is input to the next turn.
         return body["output"] if isinstance(body, dict) and isinstance(body.get("output"), list) else None
 
