@@ -6,8 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from . import report
-from .runner import MODES
+from conformance.core.modes import Mode
+from conformance.core.results import Result, Shape
+from conformance.report import baseline, diff, document, levels, merge, terminal
+from conformance.report.document import ReportError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -16,7 +18,7 @@ def _run_parser(sub) -> None:
     p = sub.add_parser("run", help="run the conformance suite (replay from cassettes/ by default)",
                        description="Run the suite: every case × every model of the target that supports it.")
     p.add_argument("--target", action="append", default=[], help="target name (targets/<name>.yaml); repeatable")
-    p.add_argument("--mode", choices=MODES, default="replay",
+    p.add_argument("--mode", choices=[str(m) for m in Mode], default=str(Mode.REPLAY),
                    help="replay: offline from cassettes/ (default); live: real HTTP; record: live + write cassettes")
     p.add_argument("--api", action="append", default=[], help="only this API; repeatable")
     p.add_argument("--model", action="append", default=[], help="only this model; repeatable")
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return cmd_run(args)
     if args.command == "validate":
-        from . import validate
+        from conformance.judge import validate
         return validate.run(args.files, args.json, sys.stdout)
     if args.command == "report":
         return cmd_report(args)
@@ -96,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (root / "cases").is_dir() or not (root / "targets").is_dir():
         print(f"conformance: {root} has no cases/ and targets/ folders (use --root)", file=sys.stderr)
         return EXIT_USAGE
-    run_id = report.new_run_id()
+    run_id = document.new_run_id()
     report_root = _under(root, args.report_dir)
     # The suite path is computed, not imported: importing conformance.plugin here would keep pytest
     # from assert-rewriting it.
@@ -115,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.snapshot_update:
         pytest_args.append("--snapshot-update")
     if args.shard:
-        from .shard import parse
+        from conformance.run.shard import parse
         try:
             parse(args.shard)
         except ValueError as exc:
@@ -129,10 +131,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not results_path.exists():
         print(f"conformance: the run did not produce {results_path} (pytest exit code {int(code)})", file=sys.stderr)
         return EXIT_USAGE
-    doc = report.load(results_path)
-    results = doc["results"]
-    if doc.get("profiles"):
-        print("\n" + "\n".join(report.profile_lines(doc["profiles"])))
+    doc = document.load(results_path)
+    results = doc.results
+    if results:
+        print("\n" + "\n".join(levels.profile_lines(levels.profile_summary(results))))
     _print_problems(results)
     if not results:
         print("conformance: no test was selected", file=sys.stderr)
@@ -140,25 +142,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Compare first, then write: a run that writes the baseline it is compared with still reports changes.
     code = _compare(args, root, doc, results) if args.baseline else None
     if args.write_baseline:
-        for f in report.write_baseline(_under(root, args.write_baseline), results):
+        for f in baseline.write_baseline(_under(root, args.write_baseline), results):
             print(f"baseline written: {f}")
     if code is not None:
         return code
-    bad = [r for r in results if r["verdict"] in ("fail", "error") or r.get("shape") == "changed"]
+    bad = [r for r in results if r.verdict.bad or r.shape is Shape.CHANGED]
     return EXIT_FAILED if bad else EXIT_OK
 
 
-def _compare(args: argparse.Namespace, root: Path, doc: dict, results: list[dict]) -> int:
+def _compare(args: argparse.Namespace, root: Path, doc: document.RunReport, results: list[Result]) -> int:
     """Exit code of --baseline: a past run (report diff rules) or a verdict map (any change)."""
     path = _under(root, args.baseline)
-    if report.is_report(path):
+    if document.is_report(path):
         return _against_report(path, args.baseline, doc)
     try:
-        baseline = report.load_baseline(path, doc["run"]["targets"])
+        verdicts = baseline.load_baseline(path, doc.run["targets"])
     except (FileNotFoundError, ValueError) as exc:
         print(f"conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    changes = report.compare_to_baseline(results, baseline)
+    changes = baseline.compare_to_baseline(results, verdicts)
     if changes:
         print(f"\n{len(changes)} verdict(s) changed against the baseline {args.baseline}:")
         for test_id, before, now in changes:
@@ -168,17 +170,17 @@ def _compare(args: argparse.Namespace, root: Path, doc: dict, results: list[dict
     return EXIT_OK
 
 
-def _against_report(path: Path, shown: str, doc: dict) -> int:
+def _against_report(path: Path, shown: str, doc: document.RunReport) -> int:
     """--baseline given a past run: the `report diff` rules (exit 1 only on a regression). Tests the
     base ran but this run did not (filters, a shard) are left out, as with verdict-map baselines."""
     try:
-        base = report.load(path)
-    except (OSError, ValueError) as exc:
+        base = document.load(path)
+    except ReportError as exc:
         print(f"conformance: cannot read the baseline {shown}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    d = report.diff(base, doc, include_removed=False)
-    print(f"\nagainst the baseline run {(base.get('run') or {}).get('id', shown)} ({shown}):")
-    for line in report.diff_lines(d):
+    d = diff.diff(base, doc, include_removed=False)
+    print(f"\nagainst the baseline run {base.run.get('id', shown)} ({shown}):")
+    for line in diff.diff_lines(d):
         print(f"  {line}")
     return EXIT_FAILED if d["regression"] else EXIT_OK
 
@@ -187,18 +189,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     reports_root = Path(args.reports)
     try:
         if args.report_command == "show":
-            doc = report.load(report.resolve_run(args.run, reports_root))
-            print("\n".join(report.show_lines(doc)))
+            doc = document.load(document.resolve_run(args.run, reports_root))
+            print("\n".join(terminal.show_lines(doc)))
             return EXIT_OK
         if args.report_command == "diff":
-            base = report.load(report.resolve_run(args.base, reports_root))
-            new = report.load(report.resolve_run(args.new, reports_root))
-            d = report.diff(base, new)
+            base = document.load(document.resolve_run(args.base, reports_root))
+            new = document.load(document.resolve_run(args.new, reports_root))
+            d = diff.diff(base, new)
             if args.json:
                 print(json.dumps(d, indent=2))
             else:
                 print(f"conformance report diff: {args.base} -> {args.new}")
-                print("\n".join(report.diff_lines(d)))
+                print("\n".join(diff.diff_lines(d)))
             return EXIT_FAILED if d["regression"] else EXIT_OK
         if args.report_command == "merge":
             return _merge(args.dirs, args.out, reports_root)
@@ -209,20 +211,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _merge(dirs: list[str], out: str | None, reports_root: Path) -> int:
-    paths = [report.resolve_run(d, reports_root) for d in dirs]
-    docs = [report.load(p) for p in paths]
-    run_id = report.new_run_id()
-    merged, warnings = report.merge(docs, run_id)
+    paths = [document.resolve_run(d, reports_root) for d in dirs]
+    docs = [document.load(p) for p in paths]
+    run_id = document.new_run_id()
+    merged, warnings = merge.merge(docs, run_id)
     for w in warnings:
         print(f"conformance: warning: {w}", file=sys.stderr)
     out_dir = Path(out) if out else reports_root / run_id
-    report.write_document(out_dir, merged, latest=None if out else reports_root / "latest")
+    document.write(out_dir, merged, latest=None if out else reports_root / "latest")
     junits = [(p if p.is_dir() else p.parent) / "junit.xml" for p in paths]
     if all(j.is_file() for j in junits):
-        report.merge_junit(junits, out_dir / "junit.xml")
+        merge.merge_junit(junits, out_dir / "junit.xml")
     else:
         print("conformance: warning: not every run has a junit.xml; the merged report has none", file=sys.stderr)
-    s = merged["summary"]
+    s = document.summarize(merged.results)
     print(f"merged {len(docs)} run(s), {s['total']} tests ({s['pass']} pass, {s['fail']} fail, {s['error']} error, "
           f"{s['unsupported']} unsupported) into {out_dir}")
     return EXIT_OK
@@ -234,8 +236,8 @@ def _under(root: Path, path: str) -> Path:
     return p if p.is_absolute() else root / p
 
 
-def _print_problems(results: list[dict], limit: int = 40) -> None:
-    lines = report.problem_lines(results, limit)
+def _print_problems(results: list[Result], limit: int = 40) -> None:
+    lines = terminal.problem_lines(results, limit)
     if lines:
         print("\n" + "\n".join(lines))
 

@@ -5,35 +5,37 @@ test paths are given, collect the conformance suite (conformance/suite.py) inste
 """
 from __future__ import annotations
 
-import functools
 import gc
 import json
-import os
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import cases as case_loader
-from . import plan as planner
-from . import recording
-from . import disk_cache, report, runner, shapes, shard as sharding, targets as target_loader, yamlsource
-from .runner import MODES
+from conformance.core import disk_cache
+from conformance.core.modes import Mode
+from conformance.core.results import Result, Shape
+from conformance.load import cases as case_loader
+from conformance.load import plan as planner
+from conformance.load import targets as target_loader
+from conformance.load import yamlsource
+from conformance.report import document, terminal
+from conformance.run import recording, runner
+from conformance.run import shard as sharding
 
 SUITE = Path(__file__).with_name("suite.py")
 _STATE = pytest.StashKey["State"]()
 _PROPERTY = "conformance.result"
 # An unsupported test's skip reason and results.json entry, set at collection.
-_UNSUPPORTED = pytest.StashKey[tuple[str, dict[str, Any]]]()
+_UNSUPPORTED = pytest.StashKey[tuple[str, Result]]()
 
 
 class State:
     def __init__(self, config: pytest.Config):
         opt = config.option
         self.root = Path(opt.conformance_root or _default_root(config)).resolve()
-        self.mode = opt.conformance_mode or "replay"
+        self.mode = Mode(opt.conformance_mode or Mode.REPLAY)
         self.cases_dir = self.root / "cases"
         self.targets_dir = self.root / "targets"
         self.cassettes_dir = self.root / "cassettes"
@@ -49,23 +51,23 @@ class State:
         self.selected_targets = opt.conformance_target or sorted(
             name for name, t in self.targets.items() if not isinstance(t, Exception) and t.default)
         self.items = planner.build(self.cases, self.targets, self.selected_targets)
-        self.run_id = opt.conformance_run_id or report.new_run_id()
+        self.run_id = opt.conformance_run_id or document.new_run_id()
         reports_root = Path(opt.conformance_report_dir) if opt.conformance_report_dir else self.root / "reports"
         self.reports_root = reports_root if reports_root.is_absolute() else self.root / reports_root
         self.report_dir = self.reports_root / self.run_id
-        self.started = report.now_iso()
+        self.started = document.now_iso()
         self.shard = sharding.parse(opt.conformance_shard) if opt.conformance_shard else None
         self.shard_info: dict[str, int] | None = None  # set at collection: index, count, tests, plan
-        self.results: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, Result] = {}
         self.clients: dict[str, Any] = {}
 
     def client_for(self, target):
         # Replay sends nothing (each test's cassette answers through a client of its own, see
         # runner.Session), so every target shares one; live and record runs keep one per target,
         # with that target's timeouts.
-        key = "(replay)" if self.mode == "replay" else target.name
+        key = target.name if self.mode.sends else "(replay)"
         if key not in self.clients:
-            from .transport import make_client
+            from conformance.run.transport import make_client
             self.clients[key] = make_client(target.limits)
         return self.clients[key]
 
@@ -81,7 +83,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run the conformance suite (implied by --target or --mode)")
     g.addoption("--target", action="append", default=[], dest="conformance_target",
                 help="target name (targets/<name>.yaml); repeatable; default: targets marked default")
-    g.addoption("--mode", choices=MODES, default=None, dest="conformance_mode",
+    g.addoption("--mode", choices=[str(m) for m in Mode], default=None, dest="conformance_mode",
                 help="replay (default, offline, from cassettes/), live (real HTTP) or record (live + write cassettes)")
     g.addoption("--api", action="append", default=[], dest="conformance_api", help="only this API; repeatable")
     g.addoption("--model", action="append", default=[], dest="conformance_model", help="only this model; repeatable")
@@ -118,18 +120,20 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args = [str(SUITE)]
     for marker in sorted({m for item in state.items for m in item.markers}):
         config.addinivalue_line("markers", f"{marker}: conformance API/feature selector")
-    if state.mode == "replay":
+    if state.mode is Mode.REPLAY:
         # A replayed reply is the same bytes every run: its official-SDK verdict is kept on disk under
         # a digest of everything it depends on (clients.use_cache), so SDKs are imported on a miss only.
-        from . import cassette_cache, clients, media, verdict_cache
+        from conformance.judge import clients, verdict_cache
+        from conformance.load import media
+        from conformance.run import cassette_cache
         folder = state.cache_dir
         clients.use_cache(folder)
         verdict_cache.use(folder)  # the whole verdict (contract, case, client) of an exchange judged before
         cassette_cache.use(folder)  # parsed cassettes: the YAML load was most of opening one
         media.use_disk_cache(folder)  # the fixtures too: encoding the clips costs about a second
     config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
-    if state.mode in ("live", "record") and not _is_worker(config):
-        from .progress import Progress
+    if state.mode.sends and not _is_worker(config):
+        from conformance.report.progress import Progress
         config.pluginmanager.register(Progress(config), "conformance-progress")
     if not _is_worker(config):
         state.report_dir.mkdir(parents=True, exist_ok=True)
@@ -258,8 +262,10 @@ def _shard(state: State, items: list[pytest.Item]) -> tuple[list[pytest.Item], l
 def pytest_unconfigure(config: pytest.Config) -> None:
     if state_of(config) is not None:
         yamlsource.use_cache(None)  # an in-process run (pytester) leaves no cache switched on behind it
-    if state_of(config) is not None and state_of(config).mode == "replay":
-        from . import cassette_cache, clients, media, verdict_cache
+    if state_of(config) is not None and state_of(config).mode is Mode.REPLAY:
+        from conformance.judge import clients, verdict_cache
+        from conformance.load import media
+        from conformance.run import cassette_cache
         clients.use_cache(None)  # an in-process run (pytester) leaves no cache switched on behind it
         verdict_cache.use(None)
         cassette_cache.use(None)
@@ -270,14 +276,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = state_of(session.config)
     if state is None:
         return
-    if state.mode == "live" and not _is_worker(session.config):
+    if state.mode is Mode.LIVE and not _is_worker(session.config):
         # Live tests are sent ahead on per-target thread pools (limits.concurrency each), so one
         # process keeps the target busy. Not record: vcrpy patches httpx process-wide (prefetch.py).
         # Started before the SDKs are warmed: importing them (~0.7 s) overlaps the first requests.
-        from . import prefetch
+        from conformance.run import prefetch
         state.prefetch = prefetch.start(session.config, state, [_planned(i) for i in session.items], run_item)
-    if state.mode in ("live", "record"):
-        from . import clients
+    if state.mode.sends:
+        from conformance.judge import clients
         planned = (_planned(item) for item in session.items)
         clients.warm({p.api for p in planned if p is not None and not p.unsupported and not p.load_error})
     # Everything built so far (modules, the plan, the collected items) lives until the end of the run:
@@ -293,41 +299,38 @@ def conformance_state(request: pytest.FixtureRequest) -> State:
     return state
 
 
-def execute(state: State, item: planner.PlanItem) -> tuple[dict[str, Any], Any]:
-    """Run `item` and build its results.json entry; in live runs, take it from the job that sent it
-    ahead (prefetch.py) when there is one."""
+def execute(state: State, item: planner.PlanItem) -> tuple[Result, runner.Outcome]:
+    """Run `item` and build its Result; in live runs, take it from the job that sent it ahead
+    (prefetch.py) when there is one."""
     ahead = getattr(state, "prefetch", None)
     done = ahead.take(item) if ahead is not None else None
     return done if done is not None else run_item(state, item)
 
 
-def run_item(state: State, item: planner.PlanItem) -> tuple[dict[str, Any], Any]:
-    """Run `item` now and build its results.json entry."""
+def run_item(state: State, item: planner.PlanItem) -> tuple[Result, runner.Outcome]:
+    """Run `item` now and build its Result."""
     # One client per target for the whole session, in replay too: building an httpx client loads the
     # CA bundle into an SSL context (tens of ms), which per test cost more than the replay itself.
     client = state.client_for(item.target) if item.target is not None and not item.unsupported else None
     outcome = runner.run(item, state.mode, state.cassettes_dir, client=client, root=state.root)
     ex = outcome.exchange
-    entry = {
-        "id": item.id, "target": item.target_name, "model": item.model_key, "api": item.api,
-        "feature": item.feature, "case": item.case_id, "verdict": outcome.verdict,
-        "findings": [f.as_dict() for f in outcome.findings], "reason": outcome.reason,
-        "status": ex.status if ex else None, "stream": bool(ex and ex.request.stream),
-        "latency_ms": ex.latency_ms if ex else None, "ttft_ms": ex.ttft_ms if ex else None,
-        "cassette": outcome.cassette, "shape": None,
-        "attempts": outcome.attempts,  # every try sent in live/record (status, elapsed_ms, why retried); [] in replay
-    }
-    return entry, outcome
+    result = Result(
+        id=item.id, target=item.target_name, model=item.model_key, api=item.api, feature=item.feature,
+        case=item.case_id, verdict=outcome.verdict, findings=list(outcome.findings), reason=outcome.reason,
+        status=ex.status if ex else None, stream=bool(ex and ex.request.stream),
+        latency_ms=ex.latency_ms if ex else None, ttft_ms=ex.ttft_ms if ex else None,
+        cassette=outcome.cassette, attempts=outcome.attempts)
+    return result, outcome
 
 
-def record_result(node: pytest.Item, entry: dict[str, Any]) -> None:
-    """Keep the test's results.json entry: in this process's results, or, on an xdist worker, as a
-    user property of its reports, which xdist sends to the controller (ResultCollector reads it)."""
+def record_result(node: pytest.Item, result: Result) -> None:
+    """Keep the test's Result: in this process's results, or, on an xdist worker, as a user property
+    of its reports, which xdist sends to the controller (ResultCollector reads it)."""
     state = state_of(node.config)
     if state is not None and not _is_worker(node.config):
-        state.results[entry["id"]] = entry
+        state.results[result.id] = result
         return
-    node.user_properties.append((_PROPERTY, json.dumps(entry)))
+    node.user_properties.append((_PROPERTY, json.dumps(result.to_json())))
 
 
 class ResultCollector:
@@ -348,8 +351,8 @@ class ResultCollector:
             return
         # Keep the JSON out of junit.xml: the failure text already carries the findings.
         report.user_properties = [p for p in report.user_properties if p[0] != _PROPERTY]
-        entry = json.loads(props[-1][1])
-        self.state.results[entry["id"]] = entry
+        result = Result.from_json(json.loads(props[-1][1]))
+        self.state.results[result.id] = result
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
@@ -358,10 +361,11 @@ class ResultCollector:
         if _is_worker(self.config):
             return
         shard = state.shard_info or ({"index": state.shard[0], "count": state.shard[1]} if state.shard else None)
-        run = report.run_metadata(state.run_id, state.selected_targets, state.mode, state.started, state.root,
-                                  dict(state.filters), shard=shard)
-        run["finished"] = report.now_iso()
-        report.write(state.report_dir, run, list(state.results.values()), latest=state.reports_root / "latest")
+        run = document.run_metadata(state.run_id, state.selected_targets, state.mode, state.started, state.root,
+                                    dict(state.filters), shard=shard)
+        run["finished"] = document.now_iso()
+        document.write(state.report_dir, document.RunReport(run, list(state.results.values())),
+                       latest=state.reports_root / "latest")
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config):
@@ -372,72 +376,12 @@ class ResultCollector:
         if not results:
             tr.write_line("no conformance tests ran")
             return
-        for line in report.terminal_table(results):
+        for line in terminal.terminal_table(results):
             tr.write_line(line)
-        changed = sum(1 for r in results if r.get("shape") == "changed")
-        new = sum(1 for r in results if r.get("shape") == "new")
+        changed = sum(1 for r in results if r.shape is Shape.CHANGED)
+        new = sum(1 for r in results if r.shape is Shape.NEW)
         if changed:
             tr.write_line(f"{changed} reply shapes changed (see the snapshot diffs; accept with --snapshot-update)")
         if new:
             tr.write_line(f"{new} reply shapes have no snapshot yet (create them with --snapshot-update)")
         tr.write_line(f"report: {self.state.report_dir}")
-
-
-def shape_check(state: State, entry: dict[str, Any], exchange, snapshot, update: bool) -> str | None:
-    """Compare the reply's shape with its snapshot and set entry['shape'] (match | changed | new |
-    accepted). Returns syrupy's diff when the shape changed, else None."""
-    if exchange is None:
-        return None
-    shape = shapes.reply_shape(exchange)
-    ext = _shape_extension(state.snapshots_dir / entry["target"])
-    snap = snapshot.use_extension(ext)
-    location = ext.get_location(test_location=snap.test_location, index=snap.index)
-    existed = os.path.exists(location)
-    if update:
-        # syrupy writes at the end of the session: the current shape becomes the snapshot.
-        snap.assert_match(shape)
-        entry["shape"] = "accepted" if existed else "new"
-        return None
-    if not existed:
-        entry["shape"] = "new"
-        return None
-    if snap == shape:
-        entry["shape"] = "match"
-        return None
-    entry["shape"] = "changed"
-    # Plain text: the diff also goes into junit.xml and logs, where colour codes are noise.
-    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(snap.get_assert_diff()))
-
-
-_EXTENSIONS: dict[Path, type] = {}
-
-
-@functools.lru_cache(maxsize=None)
-def _sanitized_filename(filename: str) -> str:
-    from syrupy.extensions.json import JSONSnapshotExtension
-    return JSONSnapshotExtension._sanitize_filename(filename)
-
-
-def _shape_extension(folder: Path) -> type:
-    """A syrupy JSON extension storing one snapshot file per test under snapshots/<target>/."""
-    if folder not in _EXTENSIONS:
-        from syrupy.extensions.json import JSONSnapshotExtension
-
-        class ShapeSnapshot(JSONSnapshotExtension):
-            @classmethod
-            def dirname(cls, *, test_location) -> str:
-                return str(folder)
-
-            @classmethod
-            def matches_test_location(cls, *, test_location, snapshot_location: str) -> bool:
-                # Snapshots live per target, not beside conformance/suite.py; the folder is ours.
-                return True
-
-            @classmethod
-            def _sanitize_filename(cls, filename: str) -> str:
-                # syrupy cleans the test id character by character (unicode categories) several
-                # times per assertion: a fifth of a replayed test's time. Same result, once per id.
-                return _sanitized_filename(filename)
-
-        _EXTENSIONS[folder] = ShapeSnapshot
-    return _EXTENSIONS[folder]

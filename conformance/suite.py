@@ -7,20 +7,22 @@ from __future__ import annotations
 import pytest
 
 from conformance import plugin
+from conformance.core.results import Verdict
+from conformance.judge import snapshots
 
 
 def test_conformance(conformance_item, conformance_state, snapshot, request):
-    entry, outcome = plugin.execute(conformance_state, conformance_item)
+    result, outcome = plugin.execute(conformance_state, conformance_item)
     update = bool(request.config.getoption("update_snapshots", False))
-    shape_diff = plugin.shape_check(conformance_state, entry, outcome.exchange, snapshot, update)
-    plugin.record_result(request.node, entry)
+    shape_diff = snapshots.shape_check(conformance_state.snapshots_dir, result, outcome.exchange, snapshot, update)
+    plugin.record_result(request.node, result)
     shape_note = (f"\nthe reply shape changed too (accept with --snapshot-update after review):\n{shape_diff}"
                   if shape_diff else "")
-    if outcome.verdict == "unsupported":
+    if outcome.verdict is Verdict.UNSUPPORTED:
         pytest.skip(f"unsupported: {outcome.reason}")
-    if outcome.verdict == "error":
+    if outcome.verdict is Verdict.ERROR:
         pytest.fail(f"error: {outcome.reason}", pytrace=False)
-    if outcome.verdict == "fail":
+    if outcome.verdict is Verdict.FAIL:
         lines = [f"{len(outcome.findings)} finding(s) for {conformance_item.id}:"]
         lines += [f"  {f}" + (f" (event {f.event})" if f.event is not None else "") for f in outcome.findings]
         pytest.fail("\n".join(lines) + shape_note, pytrace=False)

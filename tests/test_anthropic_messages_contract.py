@@ -20,13 +20,14 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from conformance import cases as case_loader
-from conformance import media_store, plan, sse, targets, transport
-from conformance.apis import family, recognize
-from conformance.apis.anthropic_messages import AnthropicMessages, is_beta
-from conformance.cases import Case, load_file
-from conformance.exchange import Exchange, Request
-from conformance.runner import judge
+from conformance.apis import family, recognize, sse
+from conformance.apis.anthropic_messages.family import AnthropicMessages, is_beta
+from conformance.core.exchange import Exchange, Request
+from conformance.load import cases as case_loader
+from conformance.load import plan, targets
+from conformance.load.cases import Case, load_file
+from conformance.run import media_store, transport
+from conformance.run.runner import judge
 from tests.cassette_kinds import single
 
 ROOT = Path(__file__).resolve().parents[1]

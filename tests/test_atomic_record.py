@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance import concurrency, recording, runner, transport
+from conformance.run import concurrency, recording, runner, transport
 from tests.conftest import ROOT
 from tests.faultproxy import FaultProxy
 from tests.localserver import LocalServer

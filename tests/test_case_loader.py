@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cases
-from conformance.cases import Case, CaseFileError
-from conformance.yamlsource import SourceError
+from conformance.load import cases
+from conformance.load.cases import Case, CaseFileError
+from conformance.load.yamlsource import SourceError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -395,7 +395,7 @@ def _repeat_file(tmp_path, items: str) -> Path:
 
 
 def test_a_repeat_stands_for_n_copies_of_its_item(tmp_path):
-    from conformance.cases import load_file
+    from conformance.load.cases import load_file
     [case] = load_file(_repeat_file(tmp_path, "{$repeat: 3, item: {type: image_url, image_url: {url: x}}}"), tmp_path)
     content = case.request["messages"][0]["content"]
     assert content == [{"type": "text", "text": "hi"}] + [{"type": "image_url", "image_url": {"url": "x"}}] * 3
@@ -405,7 +405,7 @@ def test_a_repeat_stands_for_n_copies_of_its_item(tmp_path):
 @pytest.mark.parametrize("items", ["{$repeat: -1, item: 1}", "{$repeat: many, item: 1}",
                                    "{$repeat: 2}", "{$repeat: 2, item: 1, extra: 0}", "{$repeat: 10001, item: 1}"])
 def test_a_malformed_repeat_names_its_line_and_field(tmp_path, items):
-    from conformance.cases import load_file
+    from conformance.load.cases import load_file
     with pytest.raises(SourceError) as err:
         load_file(_repeat_file(tmp_path, items), tmp_path)
     assert str(err.value).startswith("cases/openai-chat/image.yaml:10: cases[0].request.messages[0].content[1]: ")

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance import apis, cases, runner, validate
-from conformance.exchange import Exchange, Request
+from conformance import apis
+from conformance.core.exchange import Exchange, Request
+from conformance.judge import validate
+from conformance.load import cases
+from conformance.run import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDINGS = Path(os.environ.get("CONFORMANCE_RECORDINGS", ROOT.parent / "shared" / "recordings"))

@@ -26,8 +26,11 @@ from typing import Any, Callable
 
 import pytest
 
-from conformance import apis, clients, media_store, report, validate
-from conformance.exchange import Exchange, Finding, Request
+from conformance import apis
+from conformance.core.exchange import Exchange, Finding, Request
+from conformance.judge import clients, validate
+from conformance.report import core as report
+from conformance.run import media_store
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = ROOT / "cassettes"

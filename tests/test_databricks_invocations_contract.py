@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance import apis, media_store
-from conformance.apis.databricks_invocations import DatabricksInvocations
-from conformance.cases import Case, load_file
-from conformance.exchange import Exchange, Request
-from conformance.runner import judge
-from conformance.targets import Auth, Surface
+from conformance import apis
+from conformance.apis.databricks_invocations.family import DatabricksInvocations
+from conformance.core.exchange import Exchange, Request
+from conformance.load.cases import Case, load_file
+from conformance.load.targets import Auth, Surface
+from conformance.run import media_store
+from conformance.run.runner import judge
 
 FAM = DatabricksInvocations()
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.expect import Mismatch, SpecError, check_spec, match, type_name
+from conformance.load.expect import Mismatch, SpecError, check_spec, match, type_name
 
 
 def paths(spec, value) -> list[str]:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance import cases, plan, recording, runner, targets
+from conformance.load import cases, plan, targets
+from conformance.run import recording, runner
 from tests.conftest import run_cli
 from tests.faultproxy import FaultProxy, free_port
 from tests.localserver import LocalServer
@@ -338,7 +339,7 @@ def test_wrong_content_type(tmp_path, proxy, mode, case_id, expected):
 
 
 def test_an_exception_while_judging_is_an_error_verdict(tmp_path, proxy, monkeypatch):
-    from conformance.apis import openai_chat
+    from conformance.apis.openai_chat import family as openai_chat
     write_project(tmp_path, proxy.base)
 
     def broken(self, exchange):

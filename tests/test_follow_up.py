@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance import cases, follow_up, plan, recording, runner, targets
-from conformance.yamlsource import SourceError
+from conformance.load import cases, follow_up, plan, targets
+from conformance.load.yamlsource import SourceError
+from conformance.run import recording, runner
 from tests.localserver import LocalServer, json_reply
 from tests.test_recording_replay import CHAT_REPLY
 
@@ -120,7 +121,7 @@ def test_a_follow_up_without_the_placeholder_is_a_case_file_error(tmp_path):
 ])
 def test_each_api_passes_back_its_own_assistant_turn_whole(api, body, turn):
     from conformance.apis import family
-    from conformance.exchange import Exchange, Request
+    from conformance.core.exchange import Exchange, Request
     ex = Exchange(Request("POST", "http://127.0.0.1:9/x", {}, {}), 200, {"content-type": "application/json"},
                   json.dumps(body).encode())
     assert family(api).assistant_turn(ex) == turn

@@ -22,13 +22,14 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance.apis.gemini.family import FAMILY, Gemini, camelize, decode_json_array, sse_cut_off, wants_sse
+from conformance.core.exchange import Exchange, Request
+from conformance.load import media
+from conformance.load.cases import Case, load_file
+from conformance.load.targets import Auth, Surface
+from conformance.run import media_store
+from conformance.run.runner import judge
 from tests.cassette_kinds import single
-from conformance import media, media_store
-from conformance.apis.gemini import (FAMILY, Gemini, camelize, decode_json_array, sse_cut_off, wants_sse)
-from conformance.cases import Case, load_file
-from conformance.exchange import Exchange, Request
-from conformance.runner import judge
-from conformance.targets import Auth, Surface
 
 FAM = Gemini()
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from conformance import cases, media, plan, recording, runner, targets
-from conformance.apis import gemini
-from conformance.apis.gemini import FAMILY, files_call
-from conformance.contract import validator
-from conformance.exchange import Exchange, Request
+from conformance.apis.contract import validator
+from conformance.apis.gemini import family as gemini
+from conformance.apis.gemini.family import FAMILY, files_call
+from conformance.core.exchange import Exchange, Request
+from conformance.load import cases, media, plan, targets
+from conformance.run import recording, runner
 from tests.localserver import LocalServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -390,7 +391,7 @@ def test_the_shipped_file_cassettes_replay_to_litellms_verdicts(tmp_path):
 def test_the_file_definition_has_the_sdks_fields_and_enums():
     from google.genai import types
 
-    from conformance.contract import _spec
+    from conformance.apis.contract import _spec
     defs = _spec("gemini")["$defs"]
     camel = {gemini.camel_key(name) for name in types.File.model_fields}
     assert set(defs["file"]["properties"]) == camel
@@ -430,8 +431,8 @@ def test_files_calls_are_recognized_for_validate():
 
 
 def test_file_options_are_not_query_parameters():
-    from conformance.cases import Case
-    from conformance.targets import Auth, Surface
+    from conformance.load.cases import Case
+    from conformance.load.targets import Auth, Surface
     surface = Surface(api="gemini", base_url="http://gw", auth=Auth(kind="none"))
     case = Case(api="gemini", feature="file", id="x", request={"contents": []}, expect={}, requires=(),
                 options={"upload": {"media": "red-square.png"}, "alt": "sse"}, stream=True)

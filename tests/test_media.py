@@ -15,8 +15,8 @@ import wave
 import httpx
 import pytest
 
-from conformance import media
-from conformance.cases import Case
+from conformance.load import media
+from conformance.load.cases import Case
 
 IMAGES = [n for n in media.names() if media.mime(n).startswith("image/")]
 AUDIO = [n for n in media.names() if media.mime(n).startswith("audio/")]

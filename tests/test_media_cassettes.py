@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cases, media, media_store, plan, recording, runner, targets
-from conformance.yamlsource import SourceError
+from conformance.load import cases, media, plan, targets
+from conformance.load.yamlsource import SourceError
+from conformance.run import media_store, recording, runner
 from tests.localserver import LocalServer, json_reply
 from tests.test_recording_replay import CHAT_REPLY
 

@@ -15,7 +15,9 @@ from vcr.request import Request
 from vcr.serialize import deserialize, serialize
 from vcr.serializers import yamlserializer
 
-from conformance import cases, media, media_store, plan, recording, runner, targets, validate
+from conformance.judge import validate
+from conformance.load import cases, media, plan, targets
+from conformance.run import media_store, recording, runner
 from tests.localserver import LocalServer, json_reply
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from conformance.apis.openai_chat import OpenAIChat
-from conformance.exchange import Exchange, Request
+from conformance.apis.openai_chat.family import OpenAIChat
+from conformance.core.exchange import Exchange, Request
 
 FAM = OpenAIChat()
 URL = "https://api.openai.com/v1/chat/completions"

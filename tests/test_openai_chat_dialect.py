@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import targets
 from conformance.apis import family
-from conformance.exchange import Exchange, Request
+from conformance.core.exchange import Exchange, Request
+from conformance.load import targets
 
 FAM = family("openai-chat")
 ROOT = Path(__file__).resolve().parent.parent

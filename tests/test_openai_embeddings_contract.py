@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance import media_store
 from conformance.apis import family
-from conformance.apis.openai_embeddings import OpenAIEmbeddings, dimension_of, expected_count
-from conformance.cases import load_file
-from conformance.exchange import Exchange, Request
-from conformance.runner import judge
+from conformance.apis.openai_embeddings.family import OpenAIEmbeddings, dimension_of, expected_count
+from conformance.core.exchange import Exchange, Request
+from conformance.load.cases import load_file
+from conformance.run import media_store
+from conformance.run.runner import judge
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = ROOT / "cassettes" / "litellm-local" / "openai-embeddings"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import clients, disk_cache
-from conformance.exchange import Exchange, Finding, Request
+from conformance.core import disk_cache
+from conformance.core.exchange import Exchange, Finding, Request
+from conformance.judge import clients
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cases as case_loader
-from conformance import plan
-from conformance import targets as target_loader
-from conformance.cases import Case, CaseFileError, CaseSet
-from conformance.plan import PlanItem
-from conformance.targets import Auth, Limits, Model, Surface, Target
-from conformance.yamlsource import SourceError
+from conformance.load import cases as case_loader
+from conformance.load import plan
+from conformance.load import targets as target_loader
+from conformance.load.cases import Case, CaseFileError, CaseSet
+from conformance.load.plan import PlanItem
+from conformance.load.targets import Auth, Limits, Model, Surface, Target
+from conformance.load.yamlsource import SourceError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conformance import concurrency, prefetch
+from conformance.run import concurrency, prefetch
 from tests.conftest import ROOT, run_cli
 from tests.localserver import LocalServer, json_reply
 from tests.test_faults import KEY, REPLY, write_project

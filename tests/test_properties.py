@@ -13,14 +13,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from vcr.persisters.filesystem import CassetteNotFoundError
 from vcr.serializers import yamlserializer
 
-from conformance import apis, cases, recording, sse, targets, validate, yamlsource
-from conformance.exchange import Exchange, Finding, Request, StreamEvent
-from conformance.yamlsource import SourceError
+from conformance import apis
+from conformance.apis import sse
+from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
+from conformance.judge import validate
+from conformance.load import cases, targets, yamlsource
+from conformance.load.yamlsource import SourceError
+from conformance.run import recording
 from tests.conftest import ROOT
 
 # Generous per-example deadline: a loaded 2-core machine, and the first example pays for imports.
@@ -192,7 +196,7 @@ def test_target_loader_on_nearly_valid_target_files(tmp_path, doc):
 @given(case_doc=case_docs, target_doc=target_docs)
 def test_planning_and_building_requests_from_whatever_loads(tmp_path, case_doc, target_doc):
     """What the loaders accept, the planner and the API modules can use."""
-    from conformance import plan as planner
+    from conformance.load import plan as planner
     _case_file(tmp_path, dump(case_doc).encode())
     _target_file(tmp_path, dump(target_doc).encode())
     case_set = cases.load_dir(tmp_path / "cases", tmp_path)
@@ -425,7 +429,7 @@ def test_yaml_hazard_passes_every_shipped_file():
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_a_hostile_cassette_in_replay_is_that_test_s_error_with_the_rerecord_command(tmp_path, name):
     """In process: the guard refuses the file before libyaml sees it, so this cannot crash the run."""
-    from conformance import runner
+    from conformance.run import runner
     from tests.test_faults import cassette, item_for, write_project
     write_project(tmp_path, "http://127.0.0.1:9")
     path = cassette(tmp_path, "hello")

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance.apis.openai_chat.family import OpenAIChat
+from conformance.core.exchange import Exchange, Request
+from conformance.load.cases import load_file
+from conformance.run import media_store
+from conformance.run.runner import judge
 from tests.cassette_kinds import single
-from conformance import media_store
-from conformance.apis.openai_chat import OpenAIChat
-from conformance.cases import load_file
-from conformance.exchange import Exchange, Request
-from conformance.runner import judge
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "litellm-local"

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance import cases, plan, recording, runner, targets
+from conformance.load import cases, plan, targets
+from conformance.run import recording, runner
 from tests.localserver import LocalServer, json_reply
 
 SECRET = "sk-canary-0123456789abcdef"

@@ -12,13 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cases, cassette_cache, disk_cache, recording, runner, suite, verdict_cache, yamlsource
+from conformance import suite
 from conformance.apis import family
-from conformance.exchange import Finding
-from conformance.yamlsource import SourceError
+from conformance.core import disk_cache
+from conformance.core.exchange import Finding
+from conformance.judge import verdict_cache
+from conformance.load import cases, yamlsource
+from conformance.load.yamlsource import SourceError
+from conformance.run import cassette_cache, recording, runner
 from tests.conftest import ROOT, run_cli
 from tests.test_perf_cache import exchange  # the same chat exchange the client-verdict cache tests use
-
 
 # -- verdict_cache ----------------------------------------------------------------------------------
 
@@ -66,7 +69,7 @@ def test_changed_sources_are_a_miss(verdicts, tmp_path, monkeypatch):
     verdict_cache.judged("openai-chat", exchange(), {}, judge)
     monkeypatch.setattr(disk_cache, "source_digest", lambda package: "an edited suite")
     disk_cache.environment_digest.cache_clear()
-    from conformance import clients
+    from conformance.judge import clients
     clients._environment_digest.cache_clear()
     try:
         verdict_cache.use(tmp_path / "cache")

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import matrix_html, profiles, report
-from conformance.progress import Progress, model_of
+from conformance.apis import profiles
+from conformance.report import core as report
+from conformance.report import html as matrix_html
+from conformance.report.progress import Progress, model_of
 from tests.conftest import run_cli
 
 OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}  # nothing listens there: nothing may be sent

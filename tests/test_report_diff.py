@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance import report
+from conformance.report import core as report
 from tests.conftest import run_cli
 
 OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}

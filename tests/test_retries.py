@@ -8,19 +8,20 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conformance import concurrency, recording, runner, targets, transport
-from conformance.exchange import Request
-from conformance.targets import Limits
-from conformance.yamlsource import SourceError
+from conformance.core.exchange import Request
+from conformance.load import targets
+from conformance.load.targets import Limits
+from conformance.load.yamlsource import SourceError
+from conformance.run import concurrency, transport
 from tests.conftest import ROOT, run_cli
 from tests.localserver import LocalServer, json_reply
-from tests.test_faults import KEY, MARGIN, REPLY, cassette, item_for, timed_run, write_project
+from tests.test_faults import KEY, MARGIN, REPLY, cassette, timed_run, write_project
 
 
 @pytest.fixture(autouse=True)

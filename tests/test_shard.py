@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import shard
+from conformance.run import shard
 from tests.conftest import run_cli
 
 OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}

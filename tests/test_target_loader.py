@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import targets
-from conformance.targets import PLACEHOLDER_HOST, Auth, Limits, Secret, Target
-from conformance.yamlsource import SourceError
+from conformance.load import targets
+from conformance.load.targets import PLACEHOLDER_HOST, Auth, Limits, Secret, Target
+from conformance.load.yamlsource import SourceError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cases, plan, runner, targets
 from conformance.apis import family
-from conformance.yamlsource import SourceError
+from conformance.load import cases, plan, targets
+from conformance.load.yamlsource import SourceError
+from conformance.run import runner
 
 CASE = """api: {api}
 feature: image
@@ -62,7 +63,8 @@ def test_a_medium_without_a_declared_cost_is_unsupported(tmp_path):
 ])
 def test_the_reported_usage_is_judged_against_the_bounds(tmp_path, prompt_tokens, findings):
     import json
-    from conformance.exchange import Exchange, Request
+
+    from conformance.core.exchange import Exchange, Request
     item = planned(tmp_path)["costed"]
     body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
             "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,

@@ -1,7 +1,6 @@
 """`conformance validate` on cassette files: formats, skipping, exit codes, messages."""
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 from pathlib import Path

@@ -1,41 +1,56 @@
-"""Registry of API families, by API identifier. Each family is one module; modules load on first use."""
+"""The API registry: one sub-package per API family, found by its folder, imported on first use.
+
+`apis/<folder>/` is the API whose identifier is the folder name with `-` for `_` (`openai_chat` is
+`openai-chat`); its `__init__` exposes `FAMILY`, an `ApiFamily` (apis/base.py). Everything that
+lists API identifiers (the case and target file schemas, pytest markers, CLI filters, the profile
+table, the SDK list, `conformance validate`) asks this registry, so a new API family is one new
+folder and nothing else.
+
+This module imports nothing of the suite: any stage may ask it for identifiers, and listing them
+imports no family. A family is imported when it is first asked for by name.
+"""
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
+from typing import TYPE_CHECKING
 
-from .. import API_IDS
-from .base import ApiFamily
+if TYPE_CHECKING:
+    from conformance.apis.base import ApiFamily
 
-_MODULES = {
-    "openai-chat": "openai_chat",
-    "openai-responses": "openai_responses",
-    "openai-embeddings": "openai_embeddings",
-    "anthropic-messages": "anthropic_messages",
-    "gemini": "gemini",
-    "databricks-invocations": "databricks_invocations",
-}
+# Sub-packages of apis/ that are shared machinery, not API families.
+_NOT_FAMILIES = frozenset({"__pycache__"})
+
+
+def folder_of(api: str) -> str:
+    return api.replace("-", "_")
+
+
+@functools.cache
+def api_ids() -> tuple[str, ...]:
+    """Every API identifier, sorted: one per family folder."""
+    return tuple(sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(__path__)
+                        if m.ispkg and m.name not in _NOT_FAMILIES))
+
+
 _LOADED: dict[str, ApiFamily | None] = {}
 
 
 def family(api: str) -> ApiFamily | None:
-    """The family object for `api`, or None when no module implements it."""
+    """The family object for `api`, or None when no folder implements it."""
     if api not in _LOADED:
-        name = _MODULES.get(api)
         fam = None
-        if name is not None:
-            try:
-                module = importlib.import_module(f"{__name__}.{name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__name__}.{name}":
-                    raise
-            else:
-                fam = module.FAMILY
+        if api in api_ids():
+            fam = importlib.import_module(f"{__name__}.{folder_of(api)}").FAMILY
+            if fam.api != api:
+                raise RuntimeError(f"apis/{folder_of(api)}/ declares the API {fam.api!r}; its folder says {api!r}")
         _LOADED[api] = fam
     return _LOADED[api]
 
 
 def families() -> list[ApiFamily]:
-    return [f for f in (family(api) for api in API_IDS) if f is not None]
+    return [f for f in (family(api) for api in api_ids()) if f is not None]
 
 
 def recognize(method: str, url: str) -> ApiFamily | None:
@@ -45,3 +60,17 @@ def recognize(method: str, url: str) -> ApiFamily | None:
         if fam.recognizes(method, url):
             return fam
     return None
+
+
+def dialects() -> tuple[str, ...]:
+    """Every documented API variant a target surface may declare (`dialect`), over all families."""
+    return tuple(sorted({d for fam in families() for d in fam.dialects}))
+
+
+def sdk_distributions() -> tuple[str, ...]:
+    """The official SDK distributions that judge some API (the `client` layer), in registry order;
+    results.json records their installed versions."""
+    out: list[str] = []
+    for fam in families():
+        out += [sdk for sdk in fam.sdks if sdk not in out]
+    return tuple(out)

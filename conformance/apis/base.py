@@ -1,46 +1,223 @@
-"""The small interface every API family implements. Nothing outside apis/ knows an API's wire format."""
+"""The template every API family fills in. Nothing outside apis/ knows an API's wire format.
+
+`ApiFamily` owns what every JSON-over-POST API shares, written once:
+
+- sending: the URL (base_url + the surface's path template or the API's default, `{model}`
+  filled in), the JSON body (`model` plus the case's request), the default headers merged with the
+  case's own case-insensitively (a case's `content-type` replaces `Content-Type`, never doubles it),
+  and the surface's dialect;
+- recognising captured traffic: the method and the endpoint's path, and whether a request streams;
+- decoding: server-sent events (httpx-sse), each event's data parsed as JSON except an optional
+  terminator (`data: [DONE]`);
+- routing a reply by status: 4xx/5xx to the error envelope, any other non-2xx is a finding, a
+  stream to the stream rules, a body to the body rules;
+- the content-type policy: a JSON body must be `application/json`, an SSE stream
+  `text/event-stream`; a reply captured without any header at all is not judged on it;
+- findings: each once, in the order the rules found them; repeats across stream events collapse
+  into one `events[*]` finding;
+- the summary's shape for error replies.
+
+A family declares its identifier, endpoint, spec, stream terminator and profile, and writes only
+what is its own: `body_rules`, `stream_rules`, `error_rules` (default: its spec's error envelope),
+`body_summary`, `stream_summary`, `turn_of`, and where needed the hooks below.
+"""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import dataclasses
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from ..cases import Case
-from ..exchange import Exchange, Finding, Request
-from ..targets import Surface
+from conformance.apis import contract, sse
+from conformance.apis.contract import Spec, finding
+from conformance.apis.profiles import CHAT, Profile
+from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
+from conformance.load.cases import Case
+from conformance.load.targets import Limits, Surface
+
+if TYPE_CHECKING:
+    from conformance.apis.sdk import ClientCheck
+
+JSON = "application/json"
+EVENT_STREAM = "text/event-stream"
+
+
+class FlowSession(Protocol):
+    """What a family's multi-step flow (`ApiFamily.prepare`) may use of the running test: send a
+    request through the test's cassette and mode, and a clock that is virtual in replay."""
+
+    surface: Surface
+    limits: Limits
+    model_limits: dict[str, Any]
+
+    def send(self, request: Request, step: str = "", best_effort: bool = False) -> Exchange | None: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def now(self) -> float: ...
+
+
+@dataclasses.dataclass
+class Flow:
+    """What `prepare` hands the runner: the request to send (None when the flow stopped at a step),
+    the reply of the last step, the steps' findings, an error (no verdict), and the cleanup to run
+    after the request (best effort)."""
+
+    request: Request | None = None
+    exchange: Exchange | None = None
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    error: str = ""
+    cleanup: Callable[[FlowSession], list[Finding]] | None = None
+
+    def stop(self, path: str, message: str) -> Flow:
+        """End the flow before the request, with the reason first (replacing a finding at the same path)."""
+        self.request = None
+        self.findings = [finding(path, message)] + [f for f in self.findings if f.path != path]
+        return self
 
 
 class ApiFamily:
-    api: ClassVar[str]  # one of conformance.API_IDS
+    api: ClassVar[str]  # the identifier: apis/<folder>/ with `-` for `_`
+    spec: ClassVar[Spec]  # the family's published schema (spec.json in its folder)
+    endpoint: ClassVar[str] = ""  # default path under base_url; may hold {model}
+    method: ClassVar[str] = "POST"
+    stream_terminator: ClassVar[str | None] = None  # a data value ending the SSE stream, e.g. [DONE]
+    response_def: ClassVar[str] = "response"  # the spec's $defs for a reply body
+    error_def: ClassVar[str] = "error"  # the spec's $defs for the error envelope
     recognize_priority: ClassVar[int] = 0  # higher is asked first by apis.recognize()
     prompt_tokens_field: ClassVar[str | None] = None  # the usage field counting prompt tokens (token_costs.py)
+    dialects: ClassVar[tuple[str, ...]] = ()  # documented variants a target surface may declare
+    sdks: ClassVar[tuple[str, ...]] = ()  # official SDK distributions of the client layer (sdk.py)
+    profile: ClassVar[Profile] = CHAT  # which features are core and which extended
 
     # -- sending ---------------------------------------------------------------------------------
     def is_stream(self, case: Case) -> bool:
-        raise NotImplementedError
+        return bool(case.request.get("stream"))
 
     def build_request(self, case: Case, model_name: str, surface: Surface) -> Request:
         """The HTTP request for `case` (auth is added by the transport from the surface)."""
-        raise NotImplementedError
+        model = case.model or model_name
+        stream = self.is_stream(case)
+        return Request(method=self.method, url=self.url(case, model, surface), headers=self.headers(case),
+                       json_body=self.body(case, model), stream=stream, dialect=surface.dialect)
 
-    # -- judging ---------------------------------------------------------------------------------
+    def url(self, case: Case, model: str, surface: Surface) -> str:
+        """base_url + the surface's path template (or the API's default), with {model} filled in."""
+        return surface.base_url + (surface.path or self.endpoint).replace("{model}", model)
+
+    def body(self, case: Case, model: str) -> Any:
+        return {"model": model, **case.request}
+
+    def headers(self, case: Case) -> dict[str, str]:
+        """The family's default headers with the case's own applied (case-insensitively)."""
+        return merge_headers(self.default_headers(self.is_stream(case)), case.headers)
+
+    def default_headers(self, stream: bool) -> dict[str, str]:
+        return {"Content-Type": JSON, "Accept": EVENT_STREAM if stream else JSON}
+
+    def prepare(self, case: Case, request: Request, session: FlowSession) -> Flow | None:
+        """A flow of requests to run before the case's own (e.g. the Gemini Files API: upload, poll
+        until ACTIVE, then use the file); None when the case asks for none."""
+        return None
+
+    # -- recognising captured traffic (conformance validate) --------------------------------------
+    def recognizes(self, method: str, url: str) -> bool:
+        tail = self.endpoint.rsplit("}", 1)[-1]  # the literal end of the path template
+        return method.upper() == self.method and path_of(url).rstrip("/").endswith(tail)
+
+    def request_is_stream(self, request_body: Any, url: str) -> bool:
+        return isinstance(request_body, dict) and request_body.get("stream") is True
+
+    # -- decoding --------------------------------------------------------------------------------
     def decode(self, exchange: Exchange) -> None:
-        """Fill exchange.events for stream replies (no judgement here)."""
+        """Fill exchange.events for a successful stream reply, once (no judgement here)."""
+        if exchange.request.stream and exchange.status < 300 and exchange.events is None:
+            self.decode_stream(exchange)
 
+    def decode_stream(self, exchange: Exchange) -> None:
+        exchange.events = sse.decode(exchange.body)
+        skip = (self.stream_terminator,) if self.stream_terminator is not None else ()
+        sse.parse_json_events(exchange.events, skip=skip)
+
+    # -- the contract ----------------------------------------------------------------------------
     def contract(self, exchange: Exchange) -> list[Finding]:
         """Violations of the published API by this exchange's reply."""
-        raise NotImplementedError
+        if exchange.status >= 400:
+            return contract.dedupe(self.error_envelope(exchange))
+        if exchange.status >= 300 or exchange.status < 200:
+            return [finding("$status", f"unexpected HTTP status {exchange.status}")]
+        if exchange.request.stream:
+            return contract.dedupe(self._stream_contract(exchange))
+        out = contract.content_type_findings(exchange, self.body_content_type(exchange))
+        body = exchange.json()
+        if exchange.json_error:
+            return out + [finding("$", exchange.json_error)]
+        return contract.dedupe(out + self.body_rules(exchange, body))
 
     def error_envelope(self, exchange: Exchange) -> list[Finding]:
-        """Violations of the API's error envelope (used when a case expects an error)."""
-        raise NotImplementedError
+        """Violations of the API's error envelope (also used when a case expects an error)."""
+        out = []
+        if exchange.status < 400:
+            out.append(finding("$status", f"expected an error status (4xx/5xx), got {exchange.status}"))
+        body = exchange.json()
+        if exchange.json_error:
+            return out + [finding("$", f"error reply {exchange.json_error}")]
+        return out + self.error_rules(exchange, body)
 
+    def _stream_contract(self, exchange: Exchange) -> list[Finding]:
+        out = contract.content_type_findings(exchange, self.stream_content_type(exchange))
+        self.decode(exchange)
+        out += self.framing_rules(exchange)
+        events = exchange.events or []
+        if not events:
+            return out + ([] if exchange.stream_error else [finding("events", "stream has no events")])
+        return contract.collapse_repeats(out + self.stream_rules(exchange, events))
+
+    def body_content_type(self, exchange: Exchange) -> str:
+        return JSON
+
+    def stream_content_type(self, exchange: Exchange) -> str:
+        return EVENT_STREAM
+
+    def body_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
+        """Violations in a 2xx JSON body (already decoded)."""
+        return self.spec.check(self.response_def, body)
+
+    def error_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
+        """Violations in an error reply's JSON body."""
+        return self.spec.check(self.error_def, body)
+
+    def framing_rules(self, exchange: Exchange) -> list[Finding]:
+        """Violations of the stream's framing found while decoding (exchange.stream_error)."""
+        return [finding("events", exchange.stream_error)] if exchange.stream_error else []
+
+    def stream_rules(self, exchange: Exchange, events: list[StreamEvent]) -> list[Finding]:
+        """Violations in a decoded stream: each event and the stream as a whole."""
+        raise NotImplementedError(f"{self.api} declares no stream rules")
+
+    # -- what cases expect on --------------------------------------------------------------------
     def summary(self, exchange: Exchange) -> dict[str, Any]:
         """A view of the reply that cases expect on (`expect.summary`), the same keys in every API:
         status; text (the generated text, accumulated for streams); finish_reason (the API's own value:
         finish_reason / status / stop_reason / finishReason); role; usage (the API's own usage object);
         for streams also events (count) and terminated (the stream ended the way the API says it must);
         for error replies error (the API's error object). Families may add API-specific keys."""
+        if exchange.status >= 400:
+            return {"status": exchange.status, "error": self.error_of(exchange.json())}
+        if exchange.request.stream:
+            self.decode(exchange)
+            return self.stream_summary(exchange, exchange.events or [])
+        body = exchange.json()
+        return self.body_summary(exchange, body if isinstance(body, dict) else {})
+
+    def error_of(self, body: Any) -> Any:
+        """The API's error object in an error reply's body."""
+        return body.get("error") if isinstance(body, dict) else None
+
+    def body_summary(self, exchange: Exchange, body: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def stream_summary(self, exchange: Exchange, events: list[StreamEvent]) -> dict[str, Any]:
+        raise NotImplementedError(f"{self.api} declares no stream summary")
 
     def assistant_turn(self, exchange: Exchange) -> Any:
         """The reply's assistant turn exactly as a client passes it back in the next request
@@ -54,12 +231,22 @@ class ApiFamily:
         """The assistant turn in a successful, non-streamed reply body (any JSON), or None."""
         return None
 
-    # -- recognising captured traffic (conformance validate) --------------------------------------
-    def recognizes(self, method: str, url: str) -> bool:
-        raise NotImplementedError
+    # -- the official SDK (the client layer) ------------------------------------------------------
+    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> ClientCheck | None:
+        """What the family's official SDK makes of the reply, called with a copy of the request's
+        JSON body; None when no SDK is wired for this API. Families import their SDK here, so an
+        SDK is imported only when its API is judged."""
+        return None
 
-    def request_is_stream(self, request_body: Any, url: str) -> bool:
-        raise NotImplementedError
+    def warm_sdk(self) -> None:
+        """Import the SDK and build its client now (a live run, before its first reply)."""
+
+
+def merge_headers(defaults: dict[str, str], overrides: dict[str, str]) -> dict[str, str]:
+    """`defaults` with `overrides` applied, header names compared case-insensitively (an override
+    replaces a default of any letter case instead of sending the header twice)."""
+    replaced = {k.lower() for k in overrides}
+    return {**{k: v for k, v in defaults.items() if k.lower() not in replaced}, **overrides}
 
 
 def first_dict(items: Any) -> dict[str, Any]:
@@ -69,8 +256,3 @@ def first_dict(items: Any) -> dict[str, Any]:
 
 def path_of(url: str) -> str:
     return urlsplit(url).path
-
-
-def endpoint_url(surface: Surface, default_path: str, model: str) -> str:
-    """base_url + the surface's path template (or the API's default), with {model} filled in."""
-    return surface.base_url + (surface.path or default_path).replace("{model}", model)

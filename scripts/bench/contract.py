@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, header, median  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
-from conformance import contract, validate  # noqa: E402
+from conformance.apis import contract
+from conformance.judge import validate  # noqa: E402
 
 SHARED = Path("/work/shared/recordings")
 OTHER_VALUES = [None, 0, 1.5, True, "x", [], {}, [1], {"unexpected": 1}]

@@ -1,0 +1,4 @@
+"""anthropic_messages API family."""
+from .family import FAMILY
+
+__all__ = ["FAMILY"]

@@ -1,0 +1,336 @@
+"""Anthropic Messages: POST {base}/v1/messages, a JSON `message` or a stream of named server-sent events.
+
+base_url is what the Anthropic SDK takes as base_url (https://api.anthropic.com, a gateway's
+.../anthropic prefix). Every request carries `anthropic-version: 2023-06-01` (the API requires the
+header; a case's `headers` may override it); credentials come from the target surface (x-api-key,
+or a Bearer token on Databricks). Streams when case.request["stream"] is true.
+
+Rules and their sources (see docs/contracts.md; shapes in specs/anthropic-messages.json):
+- reply bodies, stream event payloads and errors: specs/anthropic-messages.json, from the API
+  reference and the official SDK types (anthropic-sdk-python src/anthropic/types,
+  anthropic-sdk-typescript src/resources/messages/messages.ts);
+- beta surface: requests with an `anthropic-beta` header or `?beta=true` (as the SDK's
+  client.beta.messages sends them) are judged with the Beta* enums (more block, delta and stop
+  reason kinds), everything else with the Messages API's own;
+- stream framing (streaming page, "Event types"): "Each server-sent event includes a named event
+  type and associated JSON data. Each event will use an SSE event name (e.g. event: message_stop),
+  and include the matching event type in its data" -> the `event:` name equals data.type;
+- event flow (streaming page, "Event types"): 1. message_start, with a Message whose content is
+  empty; 2. a series of content blocks, each with a content_block_start, content_block_delta
+  events and a content_block_stop, each block's index being "its index in the final Message
+  content array" -> indexes 0, 1, 2... in order, deltas and stops only for an open block;
+  3. one or more message_delta events; 4. a final message_stop event;
+- ping events (streaming page, "Ping events"): "any number of ping events" -> allowed anywhere;
+- error events (streaming page, "Error events"; errors page: "an error can occur after returning
+  a 200 response"): an `error` event is a documented stream outcome, judged by the error envelope;
+  the lifecycle rules about how a stream must end do not apply after it;
+- other events (streaming page, "Other events"; versioning page: Anthropic may "add new variants to
+  enum-like output values (for example, streaming event types)"): an unknown event type is not a
+  violation; its SSE name must still match its data.type;
+- delta kinds (streaming page, "Content block delta types"; SignatureDelta docstring): text blocks
+  get text_delta (and citations_delta), tool_use / server_tool_use / mcp_tool_use blocks get
+  input_json_delta, thinking blocks get thinking_delta and signature_delta, compaction blocks get
+  compaction_delta; other block kinds arrive whole in their content_block_start;
+- stop_reason (Message.stop_reason docstring): "In non-streaming mode this value is always non-null.
+  In streaming mode, it is null in the message_start event and non-null otherwise" -> some
+  message_delta must carry a non-null stop_reason;
+- usage: Message.usage (so message_start.message.usage) and RawMessageDeltaEvent.usage are
+  required; message_delta counts are cumulative (streaming page), so the summary's usage is
+  message_start's updated by each message_delta.
+- errors (errors page, "Error shapes"): JSON {"type": "error", "error": {"type", "message"}} with
+  the documented error types.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from conformance.apis.base import ApiFamily
+from conformance.apis.contract import Spec, event_path, finding
+from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
+
+SPEC = Spec(__package__)
+VERSION = "2023-06-01"
+
+# Event types with a published payload, and their spec definition (ga_/beta_ prefix when the
+# definition carries kind enums that differ on the beta surface).
+EVENT_DEFS = {
+    "message_start": "{p}message_start",
+    "content_block_start": "{p}content_block_start",
+    "content_block_delta": "{p}content_block_delta",
+    "content_block_stop": "content_block_stop",
+    "message_delta": "{p}message_delta",
+    "message_stop": "message_stop",
+    "ping": "ping",
+    "error": "error",
+}
+
+# Which delta kinds each block kind receives (streaming page, "Content block delta types").
+DELTAS_FOR_BLOCK = {
+    "text": ("text_delta", "citations_delta"),
+    "thinking": ("thinking_delta", "signature_delta"),
+    "tool_use": ("input_json_delta",),
+    "server_tool_use": ("input_json_delta",),
+    "mcp_tool_use": ("input_json_delta",),
+    "compaction": ("compaction_delta",),
+}
+KNOWN_DELTAS = {d for ds in DELTAS_FOR_BLOCK.values() for d in ds}
+# Block kinds that the API sends whole in content_block_start: no delta is published for them.
+WHOLE_BLOCKS = ("redacted_thinking", "web_search_tool_result", "web_fetch_tool_result", "advisor_tool_result",
+                "code_execution_tool_result", "bash_code_execution_tool_result",
+                "text_editor_code_execution_tool_result", "tool_search_tool_result", "mcp_tool_result",
+                "container_upload", "fallback")
+
+
+def is_beta(request: Request) -> bool:
+    """A request to the beta surface: an anthropic-beta header or ?beta=true (the SDK's beta client)."""
+    if any(k.lower() == "anthropic-beta" for k in request.headers):
+        return True
+    values = parse_qs(urlsplit(request.url).query).get("beta", [])
+    return any(v.lower() == "true" for v in values)
+
+
+class AnthropicMessages(ApiFamily):
+    api = "anthropic-messages"
+    spec = SPEC
+    endpoint = "/v1/messages"  # only the create endpoint: not /v1/messages/count_tokens or /batches
+    prompt_tokens_field = "input_tokens"  # Usage
+    sdks = ("anthropic",)
+
+    def default_headers(self, stream: bool) -> dict[str, str]:
+        return {**super().default_headers(stream), "anthropic-version": VERSION}
+
+    # -- contract --------------------------------------------------------------------------------
+    def body_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
+        return SPEC.check(self._prefix(exchange) + "response", body)
+
+    @staticmethod
+    def _prefix(exchange: Exchange) -> str:
+        return "beta_" if is_beta(exchange.request) else "ga_"
+
+    def stream_rules(self, exchange: Exchange, events: list[StreamEvent]) -> list[Finding]:
+        return _Lifecycle(self._prefix(exchange)).run(events)
+
+    # -- summary ---------------------------------------------------------------------------------
+    def turn_of(self, body: Any) -> Any:
+        if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+            return None
+        # Thinking blocks go back with their signatures, as the extended-thinking docs require.
+        return {"role": "assistant", "content": body["content"]}
+
+    def body_summary(self, exchange: Exchange, body: dict[str, Any]) -> dict[str, Any]:
+        blocks = [b for b in body.get("content") or [] if isinstance(b, dict)] \
+            if isinstance(body.get("content"), list) else []
+        texts = [b["text"] for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)]
+        return {"status": exchange.status, "text": "".join(texts) if texts else None, "role": body.get("role"),
+                "finish_reason": body.get("stop_reason"), "usage": body.get("usage"),
+                "blocks": [b.get("type") for b in blocks]}
+
+    def stream_summary(self, exchange: Exchange, events: list[StreamEvent]) -> dict[str, Any]:
+        text = ""
+        role = None
+        stop_reason = None
+        usage: dict[str, Any] | None = None
+        blocks: dict[int, Any] = {}
+        error = None
+        for ev in events:
+            data = ev.json if isinstance(ev.json, dict) else {}
+            kind = data.get("type")
+            if kind == "message_start" and isinstance(data.get("message"), dict):
+                message = data["message"]
+                role = message.get("role")
+                if isinstance(message.get("usage"), dict):
+                    usage = dict(message["usage"])
+            elif kind == "content_block_start" and isinstance(data.get("content_block"), dict):
+                block = data["content_block"]
+                if isinstance(data.get("index"), int):
+                    blocks.setdefault(data["index"], block.get("type"))
+                if block.get("type") == "text" and isinstance(block.get("text"), str):
+                    text += block["text"]
+            elif kind == "content_block_delta" and isinstance(data.get("delta"), dict):
+                delta = data["delta"]
+                if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                    text += delta["text"]
+            elif kind == "message_delta":
+                delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
+                if delta.get("stop_reason") is not None:
+                    stop_reason = delta["stop_reason"]
+                if isinstance(data.get("usage"), dict):
+                    # Counts in message_delta are cumulative: they replace message_start's.
+                    usage = {**(usage or {}), **{k: v for k, v in data["usage"].items() if v is not None}}
+            elif kind == "error":
+                error = data.get("error")
+        out = {"status": exchange.status, "text": text, "role": role, "finish_reason": stop_reason, "usage": usage,
+               "blocks": [blocks[i] for i in sorted(blocks)], "events": len(events),
+               "terminated": _last_non_ping(events) == "message_stop"}
+        if error is not None:
+            out["error"] = error
+        return out
+
+    # -- the official SDK --------------------------------------------------------------------------
+    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> Any:
+        from conformance.apis.anthropic_messages.sdk import check
+        return check(exchange, body)
+
+    def warm_sdk(self) -> None:
+        from conformance.apis.anthropic_messages.sdk import client
+        client()
+
+
+def _kind(ev: StreamEvent) -> Any:
+    return ev.json.get("type") if isinstance(ev.json, dict) else None
+
+
+def _last_non_ping(events: list[StreamEvent]) -> Any:
+    kinds = [_kind(ev) for ev in events if _kind(ev) != "ping"]
+    return kinds[-1] if kinds else None
+
+
+class _Lifecycle:
+    """The stream rules, event by event: one pass that keeps which blocks are open."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.out: list[Finding] = []
+        self.started_at: int | None = None  # event index of message_start
+        self.blocks: dict[int, dict[str, Any]] = {}  # block index -> {type, start, stop}
+        self.first_delta_at: int | None = None  # first message_delta
+        self.stop_reason_at: int | None = None  # a message_delta with a non-null stop_reason
+        self.stopped_at: int | None = None  # message_stop
+        self.error_at: int | None = None
+        self.last_delta_at: int | None = None
+
+    def add(self, index: int, inner: str, message: str) -> None:
+        self.out.append(finding(event_path(index, inner), message, index))
+
+    def run(self, events: list[StreamEvent]) -> list[Finding]:
+        seen_non_ping = False
+        for ev in events:
+            i = ev.index
+            if ev.json_error:
+                self.add(i, "$", ev.json_error)
+                continue
+            data = ev.json
+            framing = SPEC.check("event", data, prefix=event_path(i), event=i)
+            if framing:  # not an object with a string type: nothing else can be judged
+                self.out.extend(framing)
+                continue
+            kind = data["type"]
+            if not ev.event:
+                self.add(i, "$", "SSE event has no event: name; every event is named by its data.type")
+            elif ev.event != kind:
+                self.add(i, "$", f"SSE event: {ev.event} does not match data.type {kind!r}; "
+                                 "every event is named by its type")
+            definition = EVENT_DEFS.get(kind)
+            if definition is None:
+                continue  # an event type published after this suite: to be handled gracefully
+            self.out.extend(SPEC.check(definition.format(p=self.prefix), data, prefix=event_path(i), event=i))
+            if kind == "ping":
+                continue
+            if not seen_non_ping and kind not in ("message_start", "error"):
+                self.add(i, "$.type", f"the stream must begin with message_start, got {kind}")
+            seen_non_ping = True
+            if self.stopped_at is not None and kind != "error":
+                self.add(i, "$.type", f"{kind} after message_stop (event {self.stopped_at}); message_stop is the last event")
+            getattr(self, "on_" + kind)(i, data)
+        self.finish(events)
+        return self.out
+
+    # -- one handler per published event type ---------------------------------------------------
+    def on_message_start(self, i: int, data: dict[str, Any]) -> None:
+        if self.started_at is not None:
+            self.add(i, "$.type", f"a second message_start (first at event {self.started_at})")
+        else:
+            self.started_at = i
+
+    def _block_event_order(self, i: int, kind: str) -> None:
+        if self.first_delta_at is not None:
+            self.add(i, "$.type", f"{kind} after message_delta (event {self.first_delta_at}); "
+                                  "content blocks come before message_delta")
+
+    def on_content_block_start(self, i: int, data: dict[str, Any]) -> None:
+        idx = data.get("index")
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            return
+        self._block_event_order(i, "content_block_start")
+        if idx in self.blocks:
+            self.add(i, "$.index", f"content block {idx} started again (first at event {self.blocks[idx]['start']})")
+            return
+        expected = len(self.blocks)
+        if idx != expected:
+            self.add(i, "$.index", f"content block index {idx} out of order: expected {expected} "
+                                   "(indexes follow the final content array)")
+        block = data.get("content_block") if isinstance(data.get("content_block"), dict) else {}
+        self.blocks[idx] = {"type": block.get("type"), "start": i, "stop": None}
+
+    def _open_block(self, i: int, idx: Any, what: str) -> dict[str, Any] | None:
+        if not isinstance(idx, int) or isinstance(idx, bool):
+            return None
+        block = self.blocks.get(idx)
+        if block is None:
+            self.add(i, "$.index", f"{what} for content block {idx}, which was never started")
+            return None
+        if block["stop"] is not None:
+            self.add(i, "$.index", f"{what} for content block {idx} after its content_block_stop (event {block['stop']})")
+            return None
+        return block
+
+    def on_content_block_delta(self, i: int, data: dict[str, Any]) -> None:
+        self._block_event_order(i, "content_block_delta")
+        block = self._open_block(i, data.get("index"), "content_block_delta")
+        delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
+        dtype = delta.get("type")
+        if block is None or not isinstance(dtype, str):
+            return
+        btype = block["type"]
+        allowed = DELTAS_FOR_BLOCK.get(btype)
+        if allowed is not None and dtype in KNOWN_DELTAS and dtype not in allowed:
+            self.add(i, "$.delta.type", f"{dtype} does not apply to a {btype} block (expected {' or '.join(allowed)})")
+        elif btype in WHOLE_BLOCKS and dtype in KNOWN_DELTAS:
+            self.add(i, "$.delta.type", f"{dtype} for a {btype} block, which has no published deltas")
+
+    def on_content_block_stop(self, i: int, data: dict[str, Any]) -> None:
+        self._block_event_order(i, "content_block_stop")
+        block = self._open_block(i, data.get("index"), "content_block_stop")
+        if block is not None:
+            block["stop"] = i
+
+    def on_message_delta(self, i: int, data: dict[str, Any]) -> None:
+        if self.first_delta_at is None:
+            self.first_delta_at = i
+            for idx, block in sorted(self.blocks.items()):
+                if block["stop"] is None:
+                    self.add(i, "$", f"message_delta while content block {idx} (started at event {block['start']}) "
+                                     "is still open")
+        self.last_delta_at = i
+        delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
+        if delta.get("stop_reason") is not None:
+            self.stop_reason_at = i
+
+    def on_message_stop(self, i: int, data: dict[str, Any]) -> None:
+        if self.stopped_at is None:
+            self.stopped_at = i
+
+    def on_error(self, i: int, data: dict[str, Any]) -> None:
+        if self.error_at is None:
+            self.error_at = i
+
+    # -- how the stream ended --------------------------------------------------------------------
+    def finish(self, events: list[StreamEvent]) -> None:
+        if self.error_at is not None:
+            return  # a documented error event interrupted the stream: it need not end normally
+        if self.started_at is None:
+            self.out.append(finding("events", "stream has no message_start event"))
+        for idx, block in sorted(self.blocks.items()):
+            if block["stop"] is None and self.first_delta_at is None:
+                self.add(block["start"], "$", f"content block {idx} was never stopped (no content_block_stop)")
+        if self.first_delta_at is None:
+            self.out.append(finding("events", "stream has no message_delta event (it carries stop_reason and usage)"))
+        elif self.stop_reason_at is None:
+            self.add(self.last_delta_at, "$.delta.stop_reason",
+                     "no message_delta carries a stop_reason; it is non-null in every streamed message but message_start's")
+        if self.stopped_at is None:
+            self.out.append(finding("events", "stream ended without message_stop"))
+
+
+FAMILY = AnthropicMessages()

@@ -1,0 +1,119 @@
+"""Databricks serving-endpoint invocations, chat task: POST {base}/{endpoint}/invocations.
+
+The endpoint name is in the URL, so the body carries no `model` field: it is the chat request of the
+Foundation Model APIs (messages, max_tokens, temperature, stream, ...). Databricks serves it under
+https://<host>/serving-endpoints/<name>/invocations; the MLflow AI Gateway, its open-source sibling,
+under /gateway/<name>/mlflow/invocations (a target gives that as the surface `path` template).
+
+Rules and their sources (see specs/databricks-invocations.json for the field-level ones):
+- reply body: Databricks "Foundation model REST API reference" (docs.databricks.com/aws/en/
+  machine-learning/foundation-model-apis/api-reference), Chat response / ChatCompletionChoice /
+  Usage tables, and the expected response format of "Query foundation models by type" (the seed
+  REST example). Databricks documents a looser reply than OpenAI: `id` and `finish_reason` may be
+  null (the documented example has both null), no finish_reason enum is published, `refusal` and
+  `logprobs` are not part of it; but `usage` is ("Responses include a usage sub-message") and its
+  three counts are OpenAI's CompletionUsage, checked with specs/openai-chat.json `usage`.
+- streams: "Chat and completion endpoints support streaming responses" with the OpenAI-compatible
+  ChatCompletionChunk; the stream is judged by OpenAIChat's stream rules (composition, not a copy):
+  SSE `data:` chunks, each a chat.completion.chunk, one id per stream, one finish_reason per choice,
+  terminated by `data: [DONE]`, include_usage rules.
+- errors: the Databricks REST error object {"error_code", "message", "details"?} (Databricks REST API
+  "Errors" page, docs.databricks.com/api/account/errors: "the same shape is returned by every
+  Databricks service"; error_code is a string, an integer on some legacy endpoints), or the
+  OpenAI-style {"error": {message, type, param, code}} of the OpenAI-compatible AI Gateway routes,
+  checked with specs/openai-chat.json `error`. Whichever envelope the reply chose is judged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.apis.base import ApiFamily, first_dict
+from conformance.apis.contract import Spec
+from conformance.apis.openai_chat.family import DONE, OpenAIChat
+from conformance.apis.openai_chat.family import SPEC as CHAT_SPEC
+from conformance.core.exchange import Exchange, Finding, StreamEvent
+from conformance.load.cases import Case
+
+SPEC = Spec(__package__)
+
+
+class DatabricksInvocations(ApiFamily):
+    api = "databricks-invocations"
+    spec = SPEC
+    endpoint = "/{model}/invocations"
+    stream_terminator = DONE
+    prompt_tokens_field = "prompt_tokens"  # the chat task's usage (OpenAI CompletionUsage)
+    # An invocations URL may also end like other families' paths; it is the more specific one.
+    recognize_priority = 10
+    sdks = ("databricks-sdk", "openai")  # its streams: openai, as Databricks documents
+
+    def __init__(self) -> None:
+        self._chat = OpenAIChat()  # its stream rules and stream summary are the ones Databricks documents
+
+    def body(self, case: Case, model: str) -> Any:
+        return dict(case.request)  # no `model`: the endpoint name is in the URL
+
+    # -- contract --------------------------------------------------------------------------------
+    def body_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
+        out = SPEC.check("response", body)
+        if isinstance(body, dict) and isinstance(body.get("usage"), dict):
+            out += CHAT_SPEC.check("usage", body["usage"], prefix="$.usage")
+        return out
+
+    def stream_rules(self, exchange: Exchange, events: list[StreamEvent]) -> list[Finding]:
+        return self._chat.stream_rules(exchange, events)
+
+    def error_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
+        if self._openai_style(body):
+            return CHAT_SPEC.check("error", body)
+        return SPEC.check("error", body)
+
+    @staticmethod
+    def _openai_style(body: Any) -> bool:
+        """The reply chose the OpenAI envelope: an `error` member and no Databricks `error_code`."""
+        return isinstance(body, dict) and "error" in body and "error_code" not in body
+
+    # -- summary ---------------------------------------------------------------------------------
+    def turn_of(self, body: Any) -> Any:
+        return self._chat.turn_of(body)  # the chat task's reply: choices[0].message, whole
+
+    def error_of(self, body: Any) -> Any:
+        if self._openai_style(body):
+            return body.get("error")
+        if isinstance(body, dict) and ("error_code" in body or "message" in body):
+            return {k: body[k] for k in ("error_code", "message", "details") if k in body}
+        return None
+
+    def body_summary(self, exchange: Exchange, body: dict[str, Any]) -> dict[str, Any]:
+        choices = body.get("choices") if isinstance(body.get("choices"), list) else []
+        first = first_dict(choices)
+        message = first.get("message") if isinstance(first.get("message"), dict) else {}
+        return {"status": exchange.status, "text": _text_of(message.get("content")), "role": message.get("role"),
+                "finish_reason": first.get("finish_reason"), "choices": len(choices), "usage": body.get("usage")}
+
+    def stream_summary(self, exchange: Exchange, events: list[StreamEvent]) -> dict[str, Any]:
+        return self._chat.stream_summary(exchange, events)
+
+    # -- the official SDK --------------------------------------------------------------------------
+    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> Any:
+        from conformance.apis.databricks_invocations.sdk import check
+        return check(exchange, body)
+
+    def warm_sdk(self) -> None:
+        from conformance.apis.databricks_invocations.sdk import client
+        from conformance.apis.openai_chat.sdk import client as openai_client
+        client()
+        openai_client()
+
+
+def _text_of(content: Any) -> Any:
+    """The generated text: a string content as is; for the list of content blocks reasoning models
+    return ({"type": "reasoning", ...}, {"type": "text", "text": ...}), the text blocks joined."""
+    if isinstance(content, list):
+        parts = [b["text"] for b in content
+                 if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)]
+        return "".join(parts) if parts else None
+    return content
+
+
+FAMILY = DatabricksInvocations()

@@ -1,0 +1,4 @@
+"""gemini API family."""
+from .family import FAMILY
+
+__all__ = ["FAMILY"]

@@ -1,0 +1,72 @@
+"""The openai SDK reads chat completions: chat.completions.create; streams: chat.completions.stream,
+every event consumed, then get_final_completion(). The openai client built here serves every OpenAI
+family (and Databricks streams).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.apis import sdk
+from conformance.core.exchange import Exchange
+
+
+@sdk.built_once
+def client() -> Any:
+    import httpx2
+    import openai
+    return openai.OpenAI(api_key="conformance", base_url=sdk.MOCK_BASE + "/v1", max_retries=0,
+                         http_client=httpx2.Client(transport=httpx2.MockTransport(sdk.httpx_handler)))
+
+
+def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
+    import openai
+    from openai.resources.chat.completions import Completions
+    sdk_client = client()
+    stream = body.pop("stream", None) is True
+    error = sdk.status_error(openai.APIStatusError)
+    expected = "openai.APIStatusError"
+    if not stream:
+        kwargs = sdk.openai_style_kwargs(Completions.create, body, openai.omit)
+        return sdk.run(exchange, "$sdk_client.openai.chat.completions.create",
+                    lambda: sdk_client.chat.completions.create(**kwargs), usable_completion, error, expected)
+    kwargs = sdk.openai_style_kwargs(Completions.stream, body, openai.omit)
+
+    def call() -> Any:
+        with sdk_client.chat.completions.stream(**kwargs) as events:
+            count = sum(1 for _ in events)
+            if not count:
+                return 0, None  # nothing to accumulate (the SDK's final completion would assert)
+            try:
+                final = events.get_final_completion()
+            except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
+                final = exc.completion  # documented: raised for these finish reasons, carrying the completion
+            return count, final
+
+    def usable(result: Any) -> list[str]:
+        count, final = result
+        if not count:
+            return ["the stream yielded no event"]
+        return usable_completion(final)
+
+    return sdk.run(exchange, "$sdk_client.openai.chat.completions.stream", call, usable, error, expected, reported)
+
+
+def reported(exc: BaseException) -> bool:
+    """openai raises a plain APIError for an error the stream itself carried (its documented report)."""
+    import openai
+    return type(exc) is openai.APIError
+
+
+def usable_completion(completion: Any) -> list[str]:
+    from openai.types.chat import ChatCompletionMessage
+    out = sdk.nonempty_list(completion, "choices")
+    if out:
+        return out
+    out += sdk.instances(completion, "choices[*].message", ChatCompletionMessage)
+    out += sdk.expect(completion, "choices[*].message.content", (str, type(None)), "str or None")
+    out += sdk.expect(completion, "choices[*].finish_reason", (str,), "str")
+    usage = getattr(completion, "usage", None)
+    if usage is not None:
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            out += sdk.expect(completion, f"usage.{name}", (int,), "int")
+    return out

@@ -1,0 +1,4 @@
+"""openai_embeddings API family."""
+from .family import FAMILY
+
+__all__ = ["FAMILY"]

@@ -1,0 +1,4 @@
+"""openai_responses API family."""
+from .family import FAMILY
+
+__all__ = ["FAMILY"]

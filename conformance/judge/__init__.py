@@ -1,0 +1,1 @@
+"""Judging a reply: the case expectations, the official-SDK (client) layer, verdict caches, reply shapes, captured traffic."""

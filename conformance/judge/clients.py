@@ -1,0 +1,153 @@
+"""The third verdict layer, `client`: the official SDKs consume every reply the way a user's code does.
+
+Each exchange's recorded reply is handed to the official SDK of its API by the API's own folder
+(apis/<api>/sdk.py, on the machinery of apis/sdk.py): the SDK method a user would call is called with
+the recorded request body, its HTTP layer answering in-process with the recorded bytes. This module
+dispatches to the family and keeps verdicts on disk in replay (below). docs/clients.md lists which
+SDK call judges which API.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+from conformance import apis
+from conformance.apis.sdk import ClientCheck
+from conformance.core.exchange import Exchange, Finding
+
+
+def client_findings(api: str, exchange: Exchange) -> list[Finding]:
+    """What the official SDK of `api` cannot consume in `exchange`'s reply (layer "client")."""
+    return client_check(api, exchange).findings
+
+
+def client_check(api: str, exchange: Exchange) -> ClientCheck:
+    """client_findings with the details: which SDK call was made, or why none was. Served from the
+    verdict cache (use_cache) when this very exchange was judged before by the same code and SDKs."""
+    cache = _CACHE.folder
+    if cache is None:
+        return _client_check(api, exchange)
+    key = exchange_digest(api, exchange)
+    hit = _cache_get(cache, key)
+    if hit is not None:
+        return hit
+    done = _client_check(api, exchange)
+    _cache_put(cache, key, done)
+    return done
+
+
+def _client_check(api: str, exchange: Exchange) -> ClientCheck:
+    fam = apis.family(api)
+    none_wired = ClientCheck(skipped=f"no official SDK is wired for the {api} API")
+    if fam is None or not fam.sdks:
+        return none_wired
+    if exchange.status < 200 or 300 <= exchange.status < 400:
+        return ClientCheck(skipped=f"HTTP {exchange.status} ends no SDK call (the contract reports it)")
+    body = exchange.request.json_body
+    if not isinstance(body, dict):
+        return ClientCheck(skipped="the request has no JSON object body to call the SDK with")
+    return fam.client_check(exchange, dict(body)) or none_wired
+
+
+def warm(apis_used: set[str]) -> None:
+    """Import the SDKs of `apis_used` and build their clients now. A live run calls this before its
+    first request: imported on the first reply instead (seconds for some SDKs), the import would hold
+    up the worker's next request and leave the target's concurrency unused meanwhile."""
+    for fam in filter(None, (apis.family(api) for api in sorted(apis_used))):
+        try:
+            fam.warm_sdk()
+        except Exception:  # noqa: BLE001 - an SDK that cannot load is reported by the check itself, later
+            pass
+
+
+# -- the verdict cache ------------------------------------------------------------------------------
+#
+# Importing the four SDKs costs seconds and running them most of a replay's time, while a replayed
+# reply is the same bytes every run. So a verdict is kept on disk under a digest of everything it
+# depends on: the exchange (request method, URL, headers, body; reply status, headers, bytes), every
+# installed distribution with its version (the SDKs and whatever they use), the source of the whole
+# conformance package and the Python version. Change any of it and the digest changes: never a stale
+# verdict, at worst a miss. A fully cached run never imports an SDK.
+
+_CACHE_FORMAT = "client-verdicts-1"  # bump when the stored layout changes
+
+
+class _CacheState:
+    folder: Path | None = None
+
+
+_CACHE = _CacheState()
+
+
+def use_cache(folder: Path | None) -> None:
+    """Keep client verdicts in `folder` (None: compute every verdict, store nothing). Entries live
+    under <folder>/client/<environment digest>/ (disk_cache.prepare prunes other environments)."""
+    from conformance.core import disk_cache
+    _CACHE.folder = disk_cache.prepare(Path(folder), "client", _environment_digest()) if folder is not None else None
+
+
+def environment_digest() -> str:
+    """What every cached verdict depends on besides the exchange (public for verdict_cache)."""
+    return _environment_digest()
+
+
+@functools.cache
+def _environment_digest() -> str:
+    """What every client verdict depends on besides the exchange (disk_cache.environment_digest:
+    the installed distributions, the package's sources, the Python version), in this layout."""
+    import hashlib
+
+    from conformance.core.disk_cache import environment_digest as environment
+    return hashlib.sha256(f"{_CACHE_FORMAT}\0{environment()}".encode()).hexdigest()[:32]
+
+
+def exchange_digest(api: str, exchange: Exchange) -> str:
+    """A digest of everything an exchange's verdict can read from it (see the comment above)."""
+    import hashlib
+    import json
+    req = exchange.request
+    head = json.dumps([api, req.method, req.url, sorted(req.headers.items()), req.json_body, req.stream,
+                       exchange.status, sorted(exchange.headers.items())], default=repr)
+    # A fixture URL of the local media server carries the port it happened to get this run: any port
+    # gives the same verdict (the SDK sends the body to the mock and never fetches it).
+    head = _media_url_port().sub(r"\g<1>0\g<2>", head)
+    h = hashlib.sha256(head.encode())
+    h.update(b"\0")
+    h.update(exchange.body)
+    return h.hexdigest()
+
+
+def names_media_port(text: str) -> bool:
+    """Whether `text` names a URL of this run's local media server (with its port of the day)."""
+    return bool(_media_url_port().search(text))
+
+
+@functools.cache
+def _media_url_port() -> re.Pattern[str]:
+    from conformance.load.media import SERVER_PREFIX
+    return re.compile(r"(http://127\.0\.0\.1:)[0-9]{1,5}(" + re.escape(SERVER_PREFIX) + ")")
+
+
+def _cache_get(folder: Path, key: str) -> ClientCheck | None:
+    import json
+    try:
+        doc = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
+        if doc.get("key") != key:
+            return None
+        return ClientCheck(findings=[Finding(f["layer"], f["path"], f["message"], f.get("event"))
+                                     for f in doc["findings"]],
+                           call=doc["call"], sent=doc["sent"], skipped=doc["skipped"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent or damaged: judge again
+
+
+def _cache_put(folder: Path, key: str, check: ClientCheck) -> None:
+    import json
+    texts = [check.skipped, check.call or ""] + [f.path + f.message for f in check.findings]
+    if any(_media_url_port().search(t) for t in texts):
+        return  # a verdict naming this run's media server port is not valid for another run's
+    doc = {"key": key, "findings": [f.as_dict() for f in check.findings], "call": check.call,
+           "sent": check.sent, "skipped": check.skipped}
+    from conformance.core.disk_cache import write_atomic
+    write_atomic(folder / f"{key}.json", json.dumps(doc).encode("utf-8"))

@@ -1,0 +1,60 @@
+"""The normalized shape of a reply for snapshots: keys and value types, never values.
+
+Items of a list (and events of a stream) are merged into one shape, so the snapshot shows which
+fields exist and with which types, whatever the count or order; a field seen as two types shows as
+both ("null|str").
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.core.exchange import Exchange
+from conformance.load.expect import type_name
+
+
+def shape_of(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: shape_of(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        merged: Any = None
+        for item in value:
+            merged = shape_of(item) if merged is None else merge(merged, shape_of(item))
+        return [] if merged is None else [merged]
+    return type_name(value)
+
+
+def merge(a: Any, b: Any) -> Any:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: merge(a[k], b[k]) if k in a and k in b else a.get(k, b.get(k)) for k in sorted(set(a) | set(b))}
+    if isinstance(a, list) and isinstance(b, list):
+        if not a or not b:
+            return a or b
+        return [merge(a[0], b[0])]
+    if a == b:
+        return a
+    return "|".join(sorted(set(_names(a)) | set(_names(b))))
+
+
+def _names(s: Any) -> list[str]:
+    if isinstance(s, str):
+        return s.split("|")
+    return ["list" if isinstance(s, list) else "object"]
+
+
+def reply_shape(exchange: Exchange) -> dict[str, Any]:
+    """Status, content type and body (or merged stream events) as a shape."""
+    out: dict[str, Any] = {"status": exchange.status, "content_type": exchange.content_type}
+    if exchange.events is not None:
+        by_name: dict[str, Any] = {}
+        for ev in exchange.events:
+            # Unnamed SSE events are grouped by their JSON `type` when they have one (Responses-style
+            # streams through some gateways), so each event kind keeps its own shape.
+            typed = ev.json.get("type") if isinstance(ev.json, dict) else None
+            name = ev.event or (typed if isinstance(typed, str) else "message")
+            shape = shape_of(ev.json) if ev.json is not None else ("text:" + ev.data if ev.data.startswith("[") else "text")
+            by_name[name] = shape if name not in by_name else merge(by_name[name], shape)
+        out["events"] = by_name
+    else:
+        body = exchange.json()
+        out["body"] = shape_of(body) if exchange.json_error is None else "not-json"
+    return out

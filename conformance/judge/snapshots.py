@@ -1,0 +1,74 @@
+"""Reply shapes against their snapshots (syrupy): one JSON file per test under snapshots/<target>/,
+so a new or vanished field shows as a diff."""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from conformance.core.exchange import Exchange
+from conformance.core.results import Result, Shape
+from conformance.judge import shapes
+
+
+def shape_check(snapshots_dir: Path, result: Result, exchange: Exchange | None, snapshot: Any,
+                update: bool) -> str | None:
+    """Compare the reply's shape with its snapshot (syrupy's `snapshot` fixture) and set
+    result.shape. Returns syrupy's diff when the shape changed, else None."""
+    if exchange is None:
+        return None
+    shape = shapes.reply_shape(exchange)
+    ext = _shape_extension(snapshots_dir / result.target)
+    snap = snapshot.use_extension(ext)
+    location = ext.get_location(test_location=snap.test_location, index=snap.index)
+    existed = os.path.exists(location)
+    if update:
+        # syrupy writes at the end of the session: the current shape becomes the snapshot.
+        snap.assert_match(shape)
+        result.shape = Shape.ACCEPTED if existed else Shape.NEW
+        return None
+    if not existed:
+        result.shape = Shape.NEW
+        return None
+    if snap == shape:
+        result.shape = Shape.MATCH
+        return None
+    result.shape = Shape.CHANGED
+    # Plain text: the diff also goes into junit.xml and logs, where colour codes are noise.
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(snap.get_assert_diff()))
+
+
+_EXTENSIONS: dict[Path, type] = {}
+
+
+@functools.lru_cache(maxsize=None)
+def _sanitized_filename(filename: str) -> str:
+    from syrupy.extensions.json import JSONSnapshotExtension
+    return JSONSnapshotExtension._sanitize_filename(filename)
+
+
+def _shape_extension(folder: Path) -> type:
+    """A syrupy JSON extension storing one snapshot file per test under snapshots/<target>/."""
+    if folder not in _EXTENSIONS:
+        from syrupy.extensions.json import JSONSnapshotExtension
+
+        class ShapeSnapshot(JSONSnapshotExtension):
+            @classmethod
+            def dirname(cls, *, test_location) -> str:
+                return str(folder)
+
+            @classmethod
+            def matches_test_location(cls, *, test_location, snapshot_location: str) -> bool:
+                # Snapshots live per target, not beside conformance/suite.py; the folder is ours.
+                return True
+
+            @classmethod
+            def _sanitize_filename(cls, filename: str) -> str:
+                # syrupy cleans the test id character by character (unicode categories) several
+                # times per assertion: a fifth of a replayed test's time. Same result, once per id.
+                return _sanitized_filename(filename)
+
+        _EXTENSIONS[folder] = ShapeSnapshot
+    return _EXTENSIONS[folder]

@@ -1,0 +1,84 @@
+"""`conformance validate`: judge traffic captured anywhere else (vcrpy cassettes) against the contracts."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance import apis
+from conformance.core.exchange import Finding
+from conformance.load.captured import UnreadableFile, exchange_of, read_cassette
+
+
+@dataclass
+class Verdict:
+    index: int
+    method: str
+    url: str
+    api: str | None
+    verdict: str  # conform | violate | skipped
+    findings: list[Finding] = field(default_factory=list)
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "method": self.method, "url": self.url, "api": self.api,
+                "verdict": self.verdict, "findings": [f.as_dict() for f in self.findings], "note": self.note}
+
+
+def judge_interaction(index: int, interaction: Any) -> Verdict:
+    captured = exchange_of(index, interaction)
+    if captured.exchange is None:
+        return Verdict(index, captured.method, captured.url, captured.api, "skipped", note=captured.note)
+    fam = apis.family(captured.api) if captured.api else None
+    assert fam is not None
+    findings = fam.contract(captured.exchange)
+    return Verdict(index, captured.method, captured.url, fam.api, "violate" if findings else "conform", findings)
+
+
+def validate_file(path: Path) -> list[Verdict]:
+    return [judge_interaction(i, it) for i, it in enumerate(read_cassette(path))]
+
+
+def run(paths: list[str], as_json: bool, out) -> int:
+    """Validate every file; print per interaction. Exit 2 if a file was unreadable, else 1 on a violation."""
+    files = []
+    unreadable = violating = 0
+    counts = {"conform": 0, "violate": 0, "skipped": 0}
+    for name in paths:
+        path = Path(name)
+        try:
+            verdicts = validate_file(path)
+        except UnreadableFile as exc:
+            unreadable += 1
+            files.append({"file": name, "error": str(exc), "interactions": []})
+            continue
+        for v in verdicts:
+            counts[v.verdict] += 1
+        if any(v.verdict == "violate" for v in verdicts):
+            violating += 1
+        files.append({"file": name, "interactions": verdicts})
+    if as_json:
+        doc = {"files": [{**f, "interactions": [v.as_dict() for v in f["interactions"]]} for f in files],
+               "summary": {"files": len(paths), "unreadable": unreadable, **counts}}
+        out.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        for f in files:
+            out.write(f"{f['file']}\n")
+            if "error" in f:
+                out.write(f"  cannot read: {f['error']}\n")
+                continue
+            for v in f["interactions"]:
+                label = {"conform": "ok", "violate": "VIOLATES", "skipped": "skipped"}[v.verdict]
+                api = f" [{v.api}]" if v.api else ""
+                note = f" ({v.note})" if v.note else ""
+                out.write(f"  #{v.index} {v.method} {v.url}{api}: {label}{note}\n")
+                for finding in v.findings:
+                    where = f" (event {finding.event})" if finding.event is not None else ""
+                    out.write(f"      {finding}{where}\n")
+        out.write(f"{len(paths)} file(s), {sum(counts.values())} interaction(s): {counts['conform']} conform, "
+                  f"{counts['violate']} violate, {counts['skipped']} skipped"
+                  + (f"; {unreadable} file(s) unreadable" if unreadable else "") + "\n")
+    if unreadable:
+        return 2
+    return 1 if counts["violate"] else 0

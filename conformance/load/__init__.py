@@ -1,0 +1,1 @@
+"""Loading: case and target files (checked against their schemas), media fixtures, the expectation language, the plan."""
