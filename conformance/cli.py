@@ -140,12 +140,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("conformance: no test was selected", file=sys.stderr)
         return EXIT_FAILED
     # Compare first, then write: a run that writes the baseline it is compared with still reports changes.
-    code = _compare(args, root, doc, results) if args.baseline else None
+    compared = _compare(args, root, doc, results) if args.baseline else None
     if args.write_baseline:
         for f in baseline.write_baseline(_under(root, args.write_baseline), results):
             print(f"baseline written: {f}")
-    if code is not None:
-        return code
+    if compared is not None:
+        return compared
     bad = [r for r in results if r.verdict.bad or r.shape is Shape.CHANGED]
     return EXIT_FAILED if bad else EXIT_OK
 

@@ -9,7 +9,7 @@ import gc
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -23,6 +23,9 @@ from conformance.load import yamlsource
 from conformance.report import document, terminal
 from conformance.run import recording, runner
 from conformance.run import shard as sharding
+
+if TYPE_CHECKING:
+    from conformance.run.prefetch import Prefetcher
 
 SUITE = Path(__file__).with_name("suite.py")
 _STATE = pytest.StashKey["State"]()
@@ -58,6 +61,7 @@ class State:
         self.started = document.now_iso()
         self.shard = sharding.parse(opt.conformance_shard) if opt.conformance_shard else None
         self.shard_info: dict[str, int] | None = None  # set at collection: index, count, tests, plan
+        self.prefetch: Prefetcher | None = None  # live runs: the tests sent ahead (run/prefetch.py)
         self.results: dict[str, Result] = {}
         self.clients: dict[str, Any] = {}
 
@@ -207,13 +211,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     path, lineno = _reportinfo(item)
-    keywords = {name: 1 for name in item.keywords}
+    keywords: dict[str, Literal[1]] = {name: 1 for name in item.keywords}
     now = time.time()
-    for when, outcome, longrepr in (("setup", "skipped", (path, lineno + 1, f"Skipped: {reason}")),
-                                    ("teardown", "passed", None)):
-        ihook.pytest_runtest_logreport(report=pytest.TestReport(
-            item.nodeid, item.location, keywords, outcome, longrepr, when, sections=[], duration=0.0,
-            start=now, stop=now, user_properties=item.user_properties))
+    skip = pytest.TestReport(item.nodeid, item.location, keywords, "skipped", (path, lineno + 1, f"Skipped: {reason}"),
+                             "setup", sections=[], duration=0.0, start=now, stop=now,
+                             user_properties=item.user_properties)
+    teardown = pytest.TestReport(item.nodeid, item.location, keywords, "passed", None, "teardown", sections=[],
+                                 duration=0.0, start=now, stop=now, user_properties=item.user_properties)
+    for report in (skip, teardown):
+        ihook.pytest_runtest_logreport(report=report)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
 
@@ -238,7 +244,8 @@ def _planned(item: pytest.Item) -> planner.PlanItem | None:
 
 def _shard(state: State, items: list[pytest.Item]) -> tuple[list[pytest.Item], list[pytest.Item]]:
     """This shard's items and the others', from the recorded latency of each test's cassette."""
-    tests = []
+    assert state.shard is not None
+    tests: list[tuple[str, float | None, bool]] = []
     for item in items:
         p = _planned(item)
         if p is None:
@@ -252,17 +259,19 @@ def _shard(state: State, items: list[pytest.Item]) -> tuple[list[pytest.Item], l
         tests.append((p.id, latency, sends))
     index, count = state.shard
     mine = sharding.select(sharding.weigh(tests), index, count)
-    keep, others = [], []
-    for item, (key, _, _) in zip(items, tests):
+    keep: list[pytest.Item] = []
+    others: list[pytest.Item] = []
+    for item, (key, _, _) in zip(items, tests, strict=True):
         (keep if key in mine else others).append(item)
     state.shard_info = {"index": index, "count": count, "tests": len(keep), "plan": len(items)}
     return keep, others
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if state_of(config) is not None:
+    state = state_of(config)
+    if state is not None:
         yamlsource.use_cache(None)  # an in-process run (pytester) leaves no cache switched on behind it
-    if state_of(config) is not None and state_of(config).mode is Mode.REPLAY:
+    if state is not None and state.mode is Mode.REPLAY:
         from conformance.judge import clients, verdict_cache
         from conformance.load import media
         from conformance.run import cassette_cache
@@ -302,8 +311,7 @@ def conformance_state(request: pytest.FixtureRequest) -> State:
 def execute(state: State, item: planner.PlanItem) -> tuple[Result, runner.Outcome]:
     """Run `item` and build its Result; in live runs, take it from the job that sent it ahead
     (prefetch.py) when there is one."""
-    ahead = getattr(state, "prefetch", None)
-    done = ahead.take(item) if ahead is not None else None
+    done = state.prefetch.take(item) if state.prefetch is not None else None
     return done if done is not None else run_item(state, item)
 
 
@@ -351,7 +359,7 @@ class ResultCollector:
             return
         # Keep the JSON out of junit.xml: the failure text already carries the findings.
         report.user_properties = [p for p in report.user_properties if p[0] != _PROPERTY]
-        result = Result.from_json(json.loads(props[-1][1]))
+        result = Result.from_json(json.loads(str(props[-1][1])))
         self.state.results[result.id] = result
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -31,6 +31,7 @@ from conformance.apis import contract, sse
 from conformance.apis.contract import Spec, finding
 from conformance.apis.profiles import CHAT, Profile
 from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
+from conformance.core.jsonvalues import as_dict
 from conformance.load.cases import Case
 from conformance.load.targets import Limits, Surface
 
@@ -207,7 +208,7 @@ class ApiFamily:
             self.decode(exchange)
             return self.stream_summary(exchange, exchange.events or [])
         body = exchange.json()
-        return self.body_summary(exchange, body if isinstance(body, dict) else {})
+        return self.body_summary(exchange, as_dict(body))
 
     def error_of(self, body: Any) -> Any:
         """The API's error object in an error reply's body."""

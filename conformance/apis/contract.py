@@ -13,6 +13,7 @@ from typing import Any, Iterable
 import jsonschema
 
 from conformance.core.exchange import Exchange, Finding
+from conformance.core.jsonvalues import as_list
 
 LAYER = "contract"
 
@@ -90,15 +91,18 @@ def _to_findings(err: jsonschema.ValidationError, prefix: str, event: int | None
         best = max(by_alt.values(), key=lambda subs: (max(len(s.absolute_path) for s in subs), -len(subs)))
         if max(len(s.absolute_path) for s in best) > len(err.absolute_path):
             return [f for sub in best for f in _to_findings(sub, prefix, event, layer)]
-        return [Finding(layer, json_path(err.absolute_path, prefix), f"expected {_either(err)}, got {_brief(err.instance)}", event)]
+        return [Finding(layer, json_path(err.absolute_path, prefix), f"expected {_either(err)}, got "
+                                                                     f"{_brief(err.instance)}", event)]
     path = list(err.absolute_path)
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return [Finding(layer, json_path(path + [missing], prefix), "required field is missing", event)]
     if err.validator == "const":
-        return [Finding(layer, json_path(path, prefix), f"must be {json.dumps(err.validator_value)}, got {_brief(err.instance)}", event)]
+        return [Finding(layer, json_path(path, prefix), f"must be {json.dumps(err.validator_value)}, got "
+                                                        f"{_brief(err.instance)}", event)]
     if err.validator == "enum":
-        return [Finding(layer, json_path(path, prefix), f"{_brief(err.instance)} is not one of {json.dumps(err.validator_value)}", event)]
+        return [Finding(layer, json_path(path, prefix), f"{_brief(err.instance)} is not one of "
+                                                        f"{json.dumps(err.validator_value)}", event)]
     if err.validator == "type":
         want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
         return [Finding(layer, json_path(path, prefix), f"expected {want}, got {_type(err.instance)}", event)]
@@ -106,7 +110,7 @@ def _to_findings(err: jsonschema.ValidationError, prefix: str, event: int | None
 
 
 def _either(err: jsonschema.ValidationError) -> str:
-    alts = err.validator_value if isinstance(err.validator_value, list) else []
+    alts = as_list(err.validator_value)
     return " or ".join(_describe(a) for a in alts) or "one of the allowed shapes"
 
 
@@ -183,7 +187,8 @@ def collapse_repeats(findings: list[Finding]) -> list[Finding]:
             out.append(group[0])
         else:
             first = group[0]
-            out.append(Finding(first.layer, key[1], f"{first.message} (in {len(group)} events, first at event {first.event})",
+            out.append(Finding(first.layer, key[1], f"{first.message} (in {len(group)} events, first at event "
+                                                    f"{first.event})",
                                first.event))
     return out
 

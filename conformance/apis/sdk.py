@@ -278,7 +278,8 @@ def instances(obj: Any, path: str, cls: type) -> list[str]:
 def parameters(method: Any) -> tuple[frozenset[str], frozenset[str]]:
     """(accepted keyword arguments, required ones) of an SDK method."""
     sig = inspect.signature(method)
-    names = {n for n, p in sig.parameters.items() if n != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = {n for n, p in sig.parameters.items() if n != "self" and p.kind in keyword}
     required = {n for n, p in sig.parameters.items() if n in names and p.default is inspect.Parameter.empty}
     return frozenset(names - {"extra_headers", "extra_query", "extra_body", "timeout"}), frozenset(required)
 

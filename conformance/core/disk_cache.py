@@ -124,7 +124,7 @@ def distributions_digest() -> str:
     folders on sys.path (pip names them <name>-<version>): an SDK or any library under it that is
     installed, upgraded or removed changes the digest. Listing folders costs far less than reading
     each distribution's metadata."""
-    found = set()
+    found: set[str] = set()
     for entry in sys.path:
         try:
             names = os.listdir(entry or ".")

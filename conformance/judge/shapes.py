@@ -51,7 +51,10 @@ def reply_shape(exchange: Exchange) -> dict[str, Any]:
             # streams through some gateways), so each event kind keeps its own shape.
             typed = ev.json.get("type") if isinstance(ev.json, dict) else None
             name = ev.event or (typed if isinstance(typed, str) else "message")
-            shape = shape_of(ev.json) if ev.json is not None else ("text:" + ev.data if ev.data.startswith("[") else "text")
+            if ev.json is not None:
+                shape = shape_of(ev.json)
+            else:
+                shape = "text:" + ev.data if ev.data.startswith("[") else "text"
             by_name[name] = shape if name not in by_name else merge(by_name[name], shape)
         out["events"] = by_name
     else:

@@ -40,7 +40,7 @@ def shape_check(snapshots_dir: Path, result: Result, exchange: Exchange | None, 
     return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(snap.get_assert_diff()))
 
 
-_EXTENSIONS: dict[Path, type] = {}
+_EXTENSIONS: dict[Path, Any] = {}
 
 
 @functools.lru_cache(maxsize=None)
@@ -49,7 +49,7 @@ def _sanitized_filename(filename: str) -> str:
     return JSONSnapshotExtension._sanitize_filename(filename)
 
 
-def _shape_extension(folder: Path) -> type:
+def _shape_extension(folder: Path) -> Any:
     """A syrupy JSON extension storing one snapshot file per test under snapshots/<target>/."""
     if folder not in _EXTENSIONS:
         from syrupy.extensions.json import JSONSnapshotExtension

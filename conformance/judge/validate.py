@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from conformance import apis
 from conformance.core.exchange import Finding
@@ -12,7 +12,9 @@ from conformance.load.captured import UnreadableFile, exchange_of, read_cassette
 
 
 @dataclass
-class Verdict:
+class InteractionVerdict:
+    """One captured interaction judged by its API's contract: conform, violate, or skipped (why: note)."""
+
     index: int
     method: str
     url: str
@@ -26,49 +28,61 @@ class Verdict:
                 "verdict": self.verdict, "findings": [f.as_dict() for f in self.findings], "note": self.note}
 
 
-def judge_interaction(index: int, interaction: Any) -> Verdict:
+@dataclass
+class FileVerdicts:
+    """A captured file's interactions, judged; or why the file could not be read."""
+
+    file: str
+    interactions: list[InteractionVerdict] = field(default_factory=list)
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.file}
+        if self.error:
+            out["error"] = self.error
+        out["interactions"] = [v.as_dict() for v in self.interactions]
+        return out
+
+
+def judge_interaction(index: int, interaction: Any) -> InteractionVerdict:
     captured = exchange_of(index, interaction)
-    if captured.exchange is None:
-        return Verdict(index, captured.method, captured.url, captured.api, "skipped", note=captured.note)
     fam = apis.family(captured.api) if captured.api else None
-    assert fam is not None
+    if captured.exchange is None or fam is None:
+        return InteractionVerdict(index, captured.method, captured.url, captured.api, "skipped", note=captured.note)
     findings = fam.contract(captured.exchange)
-    return Verdict(index, captured.method, captured.url, fam.api, "violate" if findings else "conform", findings)
+    return InteractionVerdict(index, captured.method, captured.url, fam.api, "violate" if findings else "conform",
+                              findings)
 
 
-def validate_file(path: Path) -> list[Verdict]:
+def validate_file(path: Path) -> list[InteractionVerdict]:
     return [judge_interaction(i, it) for i, it in enumerate(read_cassette(path))]
 
 
-def run(paths: list[str], as_json: bool, out) -> int:
+def run(paths: list[str], as_json: bool, out: TextIO) -> int:
     """Validate every file; print per interaction. Exit 2 if a file was unreadable, else 1 on a violation."""
     files = []
-    unreadable = violating = 0
     counts = {"conform": 0, "violate": 0, "skipped": 0}
     for name in paths:
-        path = Path(name)
         try:
-            verdicts = validate_file(path)
+            verdicts = validate_file(Path(name))
         except UnreadableFile as exc:
-            unreadable += 1
-            files.append({"file": name, "error": str(exc), "interactions": []})
+            files.append(FileVerdicts(name, error=str(exc)))
             continue
         for v in verdicts:
             counts[v.verdict] += 1
-        if any(v.verdict == "violate" for v in verdicts):
-            violating += 1
-        files.append({"file": name, "interactions": verdicts})
+        files.append(FileVerdicts(name, verdicts))
+    unreadable = sum(1 for f in files if f.error)
     if as_json:
-        doc = {"files": [{**f, "interactions": [v.as_dict() for v in f["interactions"]]} for f in files],
-               "summary": {"files": len(paths), "unreadable": unreadable, **counts}}
+        doc = {"files": [f.as_dict() for f in files], "summary": {"files": len(paths), "unreadable": unreadable,
+                                                                  **counts}}
         out.write(json.dumps(doc, indent=2) + "\n")
     else:
         for f in files:
-            out.write(f"{f['file']}\n")
-            if "error" in f:
-                out.write(f"  cannot read: {f['error']}\n")
+            out.write(f"{f.file}\n")
+            if f.error:
+                out.write(f"  cannot read: {f.error}\n")
                 continue
-            for v in f["interactions"]:
+            for v in f.interactions:
                 label = {"conform": "ok", "violate": "VIOLATES", "skipped": "skipped"}[v.verdict]
                 api = f" [{v.api}]" if v.api else ""
                 note = f" ({v.note})" if v.note else ""

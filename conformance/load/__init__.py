@@ -1,1 +1,2 @@
-"""Loading: case and target files (checked against their schemas), media fixtures, the expectation language, the plan."""
+"""Loading: case and target files (checked against their schemas), media fixtures, the expectation
+language, the plan, and captured cassettes."""

@@ -19,15 +19,16 @@ import yaml
 
 from conformance import apis
 from conformance.core.exchange import Exchange, Request
+from conformance.load import media_store
 from conformance.load.yamlsource import yaml_hazard
 
 try:
     from yaml import CSafeLoader as _Base
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Base  # type: ignore[assignment]
+    from yaml import SafeLoader as _Base
 
 
-class _Loader(_Base):  # type: ignore[misc,valid-type]
+class _Loader(_Base):
     """Safe YAML plus the Ruby `!binary` tag some cassette writers use for base64 bodies."""
 
 
@@ -150,6 +151,5 @@ def exchanges(path: Path, api: str | None = None, media_dir: Path | None = None)
     digest (this suite's cassettes/_media) are put back first, as a replay does."""
     interactions = read_cassette(path)
     if media_dir is not None:
-        from conformance.run import media_store  # the suite's own cassette format
         interactions = media_store.restore({"interactions": interactions}, media_dir)["interactions"]
     return [exchange_of(i, it, api) for i, it in enumerate(interactions)]

@@ -62,10 +62,12 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
     data = doc.data
     if path.parent.name != data["api"]:
         raise SourceError(shown, doc.line_of(("api",)), "api",
-                          f"{data['api']!r} does not match the folder {path.parent.name!r} (cases/<api>/<feature>.yaml)")
+                          f"{data['api']!r} does not match the folder {path.parent.name!r} "
+                          "(cases/<api>/<feature>.yaml)")
     if path.stem != data["feature"]:
         raise SourceError(shown, doc.line_of(("feature",)), "feature",
-                          f"{data['feature']!r} does not match the file name {path.stem!r} (cases/<api>/<feature>.yaml)")
+                          f"{data['feature']!r} does not match the file name {path.stem!r} "
+                          "(cases/<api>/<feature>.yaml)")
     file_requires = tuple(data.get("requires", ()))
     seen: dict[str, int] = {}
     cases = []
@@ -93,13 +95,15 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
                         spath = at + ("expect", key) + exc.path
                         raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath), str(exc)) from None
             for problem in media.check(part["request"], where=shown):
-                spath = at + _path_tuple(problem.field)
-                raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath[:len(at)]) + "." + problem.field,
-                                  problem.message) from None
+                field = problem.field or ""
+                spath = at + _path_tuple(field)
+                name = yamlsource.field_name(spath[:len(at)]) + "." + field
+                raise SourceError(shown, doc.line_of(spath), name, problem.message) from None
         if followed and not follow_up.has_placeholder(followed["request"]):
             spath = where + ("follow_up", "request")
             raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath),
-                              "a follow-up request passes the reply back: put {previous: assistant} where the assistant turn goes")
+                              "a follow-up request passes the reply back: put {previous: assistant} where the "
+                              "assistant turn goes")
         requires = file_requires + tuple(r for r in raw.get("requires", ()) if r not in file_requires)
         cases.append(Case(
             api=data["api"], feature=data["feature"], id=raw["id"], request=raw["request"],

@@ -124,7 +124,7 @@ def _match(spec: Any, value: Any, path: str) -> Iterator[Mismatch]:
         elif len(value) != len(spec):
             yield Mismatch(path, f"expected {len(spec)} items, got {len(value)}")
         else:
-            for i, (s, v) in enumerate(zip(spec, value)):
+            for i, (s, v) in enumerate(zip(spec, value, strict=True)):
                 yield from _match(s, v, f"{path}[{i}]")
     elif value is _MISSING:
         yield Mismatch(path, f"missing (expected {spec!r})")

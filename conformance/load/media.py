@@ -73,7 +73,7 @@ def _blue_circle():
 
 # Options set explicitly so a Pillow default change cannot silently change the bytes; Pillow adds no
 # timestamp or text chunks unless asked (no pnginfo, exif or icc_profile is passed).
-_IMAGE_OPTIONS = {
+_IMAGE_OPTIONS: dict[str, dict[str, Any]] = {
     "PNG": {"optimize": False, "compress_level": 9},
     "JPEG": {"quality": 90, "subsampling": "4:2:0", "optimize": False, "progressive": False, "dpi": (72, 72)},
     "WEBP": {"lossless": False, "quality": 80, "method": 4, "exact": False},
@@ -184,7 +184,8 @@ def _clip(container: str) -> Callable[[], bytes]:
     live gateways, threads and SDKs) the same call was seen to give different bytes now and then,
     never in a fresh one, and a fixture whose bytes drift no longer matches its cassettes."""
     def make() -> bytes:
-        code = f"import sys; from conformance.load.media import _encode_clip; sys.stdout.buffer.write(_encode_clip({container!r}))"
+        code = ("import sys; from conformance.load.media import _encode_clip; "
+                f"sys.stdout.buffer.write(_encode_clip({container!r}))")
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "SYSTEMROOT")}
         # The child imports this very package, wherever it was imported from.
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent)]
@@ -434,7 +435,7 @@ class MediaServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def url(self, name: str) -> str:
         fixture(name)  # KeyError for an unknown name, before anyone fetches it
@@ -447,9 +448,8 @@ class MediaServer:
     def __enter__(self) -> "MediaServer":
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> None:
         self.close()
-        return False
 
 
 _server: MediaServer | None = None
@@ -562,7 +562,7 @@ def _reference(ref: dict, path: str, where: str, problems: list, base: str | Non
     if form == "base64":
         return b64(name)
     if form == "url":
-        return fixture_url(name, base)
+        return fixture_url(name, base if isinstance(base, str) else None)
     if form == "mime":
         return mime(name)
     if form == "format":

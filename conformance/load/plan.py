@@ -13,7 +13,6 @@ from conformance.load.cases import Case, CaseSet
 from conformance.load.targets import Model, Target
 from conformance.load.yamlsource import SourceError
 
-
 # The pseudo-API of a target file that failed to load (or a --target nobody wrote): one error item
 # that any --api filter keeps, so a broken target is always seen.
 TARGET_API = "target"

@@ -330,7 +330,8 @@ def _safe_text(path: Path, shown: str) -> str:
     return text
 
 
-def load_dir(targets_dir: Path, env: dict[str, str] | None = None, root: Path | None = None) -> dict[str, Target | SourceError]:
+def load_dir(targets_dir: Path, env: dict[str, str] | None = None,
+             root: Path | None = None) -> dict[str, Target | SourceError]:
     """Every target file; a malformed one maps to its error so other targets still run."""
     out: dict[str, Target | SourceError] = {}
     for path in sorted(targets_dir.glob("*.yaml")):

@@ -18,7 +18,7 @@ from conformance.core import disk_cache
 try:  # the C loader is several times faster on large files; fall back when libyaml is absent
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader
 
 
 MAX_YAML_DEPTH = 200  # real cassettes, cases and targets nest a few dozen levels at most

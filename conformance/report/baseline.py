@@ -64,4 +64,9 @@ def compare_to_baseline(results: list[Result], baseline: dict[str, str]) -> list
         if before != r.verdict:
             changes.append((r.id, before, str(r.verdict)))
     rank = {c: i for i, c in enumerate(DIFF_CATEGORIES)}
-    return sorted(changes, key=lambda c: (rank[classify(None if c[1] == "new" else c[1], c[2])], c[0]))
+
+    def seriousness(change: tuple[str, str, str]) -> tuple[int, str]:
+        category = classify(None if change[1] == "new" else change[1], change[2])
+        return rank[category] if category is not None else len(rank), change[0]
+
+    return sorted(changes, key=seriousness)

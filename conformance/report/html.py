@@ -145,9 +145,9 @@ def _matrix(tm: TargetMatrix) -> str:
         rows.append(f'<tr{cls} data-api="{_e(api)}" data-feature="{_e(feature)}"><th scope="row">{_e(api)} / '
                     f'{_e(feature)}</th><td class="profile">{_e(profile)}</td>{"".join(cells)}</tr>')
     for key, label in (("latency", "latency ms — median / p95"), ("ttft", "TTFT ms (streams) — median / p95")):
-        cells = "".join(f'<td data-model="{_e(m)}">{_e(fmt_stats(tm.latency[m][key]))}</td>'
+        stats = "".join(f'<td data-model="{_e(m)}">{_e(fmt_stats(tm.latency[m][key]))}</td>'
                         for m in tm.models)
-        rows.append(f'<tr class="latency" data-row="{key}"><th scope="row">{_e(label)}</th><td></td>{cells}</tr>')
+        rows.append(f'<tr class="latency" data-row="{key}"><th scope="row">{_e(label)}</th><td></td>{stats}</tr>')
     return ('<div class="scroll"><table class="matrix"><thead><tr><th scope="col">api / feature</th>'
             f'<th scope="col">profile</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 

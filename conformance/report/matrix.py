@@ -50,7 +50,7 @@ class Cell:
     def first_bad(self) -> Result | None:
         bad = [r for r in self.tests if r.verdict.bad]
         own = [r for r in bad if r.model != "-"]
-        return (own or bad or [None])[0]
+        return (own or bad)[0] if bad else None
 
 
 @dataclass

@@ -58,7 +58,7 @@ def merge(docs: list[RunReport], run_id: str) -> tuple[RunReport, list[str]]:
 def merge_junit(paths: list[Path], out: Path) -> None:
     """One JUnit file holding every shard's testcases in one testsuite, counts summed."""
     cases: list[ET.Element] = []
-    totals = Counter()
+    totals: Counter[str] = Counter()
     time = 0.0
     for p in paths:
         root = ET.parse(p).getroot()
@@ -69,10 +69,10 @@ def merge_junit(paths: list[Path], out: Path) -> None:
             time += float(s.get("time", 0) or 0)
             cases += s.findall("testcase")
     cases.sort(key=lambda c: (c.get("classname", ""), c.get("name", "")))
-    suites = ET.Element("testsuites", {"name": "pytest tests"})
-    suite = ET.SubElement(suites, "testsuite", {"name": "pytest", **{k: str(totals[k]) for k in
+    merged = ET.Element("testsuites", {"name": "pytest tests"})
+    suite = ET.SubElement(merged, "testsuite", {"name": "pytest", **{k: str(totals[k]) for k in
                                                                     ("errors", "failures", "skipped", "tests")},
                                                 "time": f"{time:.3f}"})
     suite.extend(cases)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suites).write(out, encoding="utf-8", xml_declaration=True)
+    ET.ElementTree(merged).write(out, encoding="utf-8", xml_declaration=True)

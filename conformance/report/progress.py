@@ -131,6 +131,6 @@ class Progress:
         if tr is None:
             return
         tw = getattr(tr, "_tw", None)
-        if tw is not None and getattr(tw, "width_of_current_line", 0):
+        if tw is not None and getattr(tw, "width_of_current_line", False):
             tr.line("")
         tr.line(text)

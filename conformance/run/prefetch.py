@@ -79,7 +79,8 @@ class Prefetcher:
             self._futures[item.id] = pool.submit(self._run, item)
 
     def _run(self, item) -> tuple[Any, list]:
-        _local.caught = caught = []
+        caught: list[Any] = []
+        _local.caught = caught
         try:
             return self._job(item), caught
         finally:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import json
 import os
@@ -28,8 +29,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from conformance.core.modes import Mode
+from conformance.load import media_store
 from conformance.load.yamlsource import yaml_hazard
-from conformance.run import cassette_cache, media_store
+from conformance.run import cassette_cache
 
 if TYPE_CHECKING:
     import vcr
@@ -49,8 +51,21 @@ CREDENTIAL_FIELD = re.compile(r"^(x[-_])?(api[-_]?key|access[-_]?token|refresh[-
 LATENCY_HEADER = "x-conformance-latency-ms"
 TTFT_HEADER = "x-conformance-ttft-ms"
 
+@dataclasses.dataclass
+class _Plan:
+    """What the persister does with the cassette being saved: nothing unless the test reached a
+    verdict; then the interactions to keep (their indexes as recorded; none listed: the last) with
+    their timings, stored as response headers."""
+
+    discard: bool = True
+    keep: list[int] = dataclasses.field(default_factory=list)
+    timings: dict[int, tuple[float | None, float | None]] = dataclasses.field(default_factory=dict)
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+
+
 # What the persister should do with the cassette being saved (set per exchange, read at save time).
-_save_plan: contextvars.ContextVar[dict | None] = contextvars.ContextVar("conformance_save_plan", default=None)
+_save_plan: contextvars.ContextVar[_Plan | None] = contextvars.ContextVar("conformance_save_plan", default=None)
 
 
 def cassette_path(cassettes_dir: Path, target: str, api: str, feature: str, case_id: str, model: str) -> Path:
@@ -111,7 +126,7 @@ def _first_difference(a: Any, b: Any, path: str = "$") -> str:
             if a[k] != b[k]:
                 return _first_difference(a[k], b[k], f"{path}.{k}")
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             if x != y:
                 return _first_difference(x, y, f"{path}[{i}]")
     return f"{path} was {_brief(b)}, now {_brief(a)}"
@@ -161,21 +176,21 @@ class _Persister:
     def save_cassette(cls, cassette_path, cassette_dict, serializer):
         from vcr.serialize import serialize
         plan = _save_plan.get()
-        if plan is None or plan.get("discard"):
+        if plan is None or plan.discard:
             return
         # Only the attempts that were judged: retried 429/502/503 replies would be played first on
         # replay, which does not retry. A single request keeps its last attempt; a flow (upload,
         # polls, use, delete) keeps the judged attempt of each of its steps, in the order sent.
         requests = list(cassette_dict.get("requests", []))
         responses = list(cassette_dict.get("responses", []))
-        keep = plan.get("keep")
+        keep = plan.keep
         kept = sorted({i for i in keep if 0 <= i < len(requests)}) if keep else range(len(requests))[-1:]
         cassette_dict = {**cassette_dict, "requests": [requests[i] for i in kept],
                          "responses": [responses[i] for i in kept]}
-        timings = plan.get("timings") or {}
-        for i, response in zip(kept, cassette_dict["responses"]):
+        timings = plan.timings
+        for i, response in zip(kept, cassette_dict["responses"], strict=True):
             headers = response.setdefault("headers", {})
-            latency_ms, ttft_ms = timings.get(i, (plan.get("latency_ms"), plan.get("ttft_ms")))
+            latency_ms, ttft_ms = timings.get(i, (plan.latency_ms, plan.ttft_ms))
             if latency_ms is not None:
                 headers[LATENCY_HEADER] = [str(latency_ms)]
             if ttft_ms is not None:
@@ -324,27 +339,28 @@ def make_vcr(mode: Mode, secrets: list[str]) -> "vcr.VCR":
 class SavePlan:
     """Context for one recorded exchange: discard unless marked complete."""
 
-    def __init__(self):
-        self.plan = {"discard": True}
-        self._token = None
+    def __init__(self) -> None:
+        self.plan = _Plan()
+        self._token: contextvars.Token[_Plan | None] | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> SavePlan:
         self._token = _save_plan.set(self.plan)
         return self
 
     def complete(self, latency_ms: float | None, ttft_ms: float | None) -> None:
-        self.plan.update(discard=False, latency_ms=latency_ms, ttft_ms=ttft_ms)
+        self.plan.discard = False
+        self.plan.latency_ms, self.plan.ttft_ms = latency_ms, ttft_ms
 
     def keep(self, index: int, latency_ms: float | None = None, ttft_ms: float | None = None) -> None:
         """Keep interaction `index` (0-based, in the order recorded) when the cassette is saved, with its
         own timings; without any call only the last interaction is kept."""
-        self.plan.setdefault("keep", []).append(index)
-        self.plan.setdefault("timings", {})[index] = (latency_ms, ttft_ms)
+        self.plan.keep.append(index)
+        self.plan.timings[index] = (latency_ms, ttft_ms)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         # Reset after vcrpy's own __exit__ has saved (this context is entered first, exits last).
-        _save_plan.reset(self._token)
-        return False
+        if self._token is not None:
+            _save_plan.reset(self._token)
 
 
 def load_for_replay(path: Path, secrets: list[str]) -> "Cassette":
@@ -366,7 +382,7 @@ def load_for_replay(path: Path, secrets: list[str]) -> "Cassette":
         requests, responses = _Persister.load_cassette(str(path), config["serializer"])[:2]
     except CassetteNotFoundError:
         requests, responses = [], []  # as vcrpy: an empty cassette, so every request is a mismatch
-    for request, response in zip(requests, responses):
+    for request, response in zip(requests, responses, strict=True):
         if any(name.lower() == "content-encoding" for name in response.get("headers", {})):
             response = decode_response(response)  # as decode_compressed_response does on load
         cassette.data.append((before_request(request), before_response(response)))

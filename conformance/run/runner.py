@@ -154,28 +154,31 @@ def _send(fam: ApiFamily, case: Case, request: Any, session: Session, model: Mod
 def _verdict(fam: ApiFamily, case: Case, sent: _Sent, item: PlanItem, mode: Mode, request: Any,
              attempts: list[dict[str, Any]], kept: str | None) -> Outcome:
     exchange, flow = sent.exchange, sent.flow
-    done = dict(exchange=exchange, cassette=kept, attempts=attempts)
+
+    def done(verdict: Verdict, findings: list[Finding] | None = None, reason: str = "") -> Outcome:
+        return Outcome(verdict, findings or [], reason, exchange, kept, attempts)
+
     if flow is not None and flow.error:
-        return Outcome(Verdict.ERROR, reason=flow.error, findings=flow.findings, **done)
+        return done(Verdict.ERROR, flow.findings, reason=flow.error)
     if flow is not None and flow.request is None:
         # The flow stopped at a step (a refused upload, a FAILED file): its findings are the verdict.
-        return Outcome(Verdict.FAIL if flow.findings else Verdict.PASS, list(flow.findings), **done)
+        return done(Verdict.FAIL if flow.findings else Verdict.PASS, list(flow.findings))
     assert exchange is not None
     limits = item.target.limits if item.target is not None else Limits()
     if gave_up(exchange, limits, expectation_of(case)):
-        return Outcome(Verdict.ERROR, reason=_gave_up_reason(exchange, attempts, mode, item), **done)
+        return done(Verdict.ERROR, reason=_gave_up_reason(exchange, attempts, mode, item))
     try:
         findings = judge(fam, exchange, expectation_of(case))
     except Exception as exc:
-        return Outcome(Verdict.ERROR, reason=f"the {case.api} module could not judge the reply of "
-                                             f"{request.method} {transport.public_url(request.url)} "
-                                             f"(HTTP {exchange.status}){_where(exc, ' ({})')}: "
-                                             f"{type(exc).__name__}: {exc}", **done)
+        return done(Verdict.ERROR, reason=f"the {case.api} module could not judge the reply of "
+                                          f"{request.method} {transport.public_url(request.url)} "
+                                          f"(HTTP {exchange.status}){_where(exc, ' ({})')}: "
+                                          f"{type(exc).__name__}: {exc}")
     if flow is not None:
         findings = list(flow.findings) + findings
     if case.follow_up:
         findings += _judge_follow_up(fam, case, sent.second, limits, attempts, mode, item)
-    return Outcome(Verdict.FAIL if findings else Verdict.PASS, findings, **done)
+    return done(Verdict.FAIL if findings else Verdict.PASS, findings)
 
 
 def _send_follow_up(fam: ApiFamily, case: Case, first: Exchange, model: Model, surface: Surface,

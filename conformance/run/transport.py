@@ -68,7 +68,7 @@ def make_client(limits: Limits) -> httpx.Client:
     # No keep-alive: each attempt gets its own connection, so a fault (or the watchdog shutting a
     # socket) never spills into the next test, and the concurrency slots count real connections.
     transport = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0), retries=0)
-    transport._pool = _GuardedPool(transport._pool)  # httpx has no public hook below vcrpy's patch
+    transport._pool = _GuardedPool(transport._pool)  # type: ignore[assignment]  # httpx has no public hook below vcrpy's patch
     return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, transport=transport)
 
 
@@ -132,7 +132,8 @@ def retry_wait(headers: dict[str, str], attempt: int, limits: Limits, elapsed_s:
     advised = parse_retry_after(headers.get("retry-after"))
     if advised is not None:
         if advised > limits.backoff_max_s:
-            return None, f"Retry-After asks for {advised:g}s, more than limits.backoff_max_s ({limits.backoff_max_s:g}s)"
+            return None, (f"Retry-After asks for {advised:g}s, more than limits.backoff_max_s "
+                          f"({limits.backoff_max_s:g}s)")
         wait = advised
     else:
         wait = min(limits.backoff_s * 2 ** (attempt - 1), limits.backoff_max_s)
@@ -208,7 +209,8 @@ def _attempt(client: httpx.Client, request: Request, surface: Surface | None, li
     except httpx.PoolTimeout:
         raise TransportError(request, f"no connection available within {limits.total_timeout_s:g}s") from None
     except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-        where = "before the response headers" if guard.headers_at is None else f"after {guard.received} bytes of the body"
+        where = ("before the response headers" if guard.headers_at is None
+                 else f"after {guard.received} bytes of the body")
         raise TransportError(request, f"connection broken {where} ({_reason(exc)})") from None
     except httpx.HTTPError as exc:
         raise TransportError(request, f"{type(exc).__name__}: {_reason(exc)}") from None

@@ -43,7 +43,8 @@ def machine() -> str:
             f"load average {load}")
 
 
-def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def timed(cmd: list[str], cwd: Path | None = None,
+          env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
     """Wall time (s) of a subprocess, process start included, and its result (output captured)."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
@@ -84,7 +85,8 @@ def describe_env(env: dict[str, str]) -> str:
     return "default bytecode caching"
 
 
-def cpu_timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
+def cpu_timed(cmd: list[str], cwd: Path | None = None,
+              env: dict | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
     """Wall and CPU (user + system of the child and its children) seconds of a subprocess.
     CPU time is less disturbed than wall time by other work on a shared machine."""
     import resource

@@ -8,8 +8,8 @@ requests in flight (from a request's arrival to the last byte of its reply) and 
 The run is `conformance run --mode live` in ONE process on a temporary project: one target whose
 only surface is openai-chat at the proxy, with `limits.concurrency: C`, and N copies of one tiny
 chat case (one "Hi" message, max_tokens 1, expect status 200). The suite sends the tests ahead on a
-thread pool of 2 x C threads, C requests in flight at most (conformance/prefetch.py). `--workers W` runs it with pytest-xdist
-(`-n W`) instead; `--compare-xdist` measures both, one after the other (xdist with W, default C).
+thread pool of 2 x C threads, C requests in flight at most (conformance/run/prefetch.py). `--workers W` runs it
+with pytest-xdist (`-n W`) instead; `--compare-xdist` measures both, one after the other (xdist with W, default C).
 
 The model is LiteLLM's mock model `mock-multimodal` by default (scripts/live/litellm.yaml:
 `mock_response`, answered by the gateway itself). The goal measures the suite's overhead against
@@ -312,9 +312,10 @@ def main() -> int:
                       + (["-n", str(workers)] if workers else []),
                       cwd=work, env={**env, "CONFORMANCE_SLOTS_DIR": str(work / "slots-warm-up")})
         proxy.stop()
-        print(f"   warm-up (not measured): {proxy.requests} requests, {args.concurrency} at once, straight through (no delay)")
+        print(f"   warm-up (not measured): {proxy.requests} requests, {args.concurrency} at once, straight through "
+              "(no delay)")
         measured = [(label, workers, measure(args, env, work, port, label, workers)) for label, workers in modes]
-    for label, workers, rows in measured:
+    for _label, workers, rows in measured:
         summarize(args, rows, "one process (the suite's own thread pool)" if workers is None
                   else f"pytest-xdist -n {workers}")
     return 0

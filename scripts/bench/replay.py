@@ -211,7 +211,8 @@ def show(m: dict, goal: float, min_instances: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=5, help="paired runs per plan (median reported; the shared machine varies +-30%% run to run)")
+    ap.add_argument("--repeat", type=int, default=5, help="paired runs per plan (median reported; the shared "
+                                                          "machine varies +-30%% run to run)")
     ap.add_argument("--copies", type=int, default=2, help="model copies in the larger plan (2 = every model twice)")
     ap.add_argument("--min-instances", type=int, default=300,
                     help="also measure the larger plan when the shipped one replays fewer cassettes")

@@ -48,6 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 from conformance.apis.base import ApiFamily
 from conformance.apis.contract import Spec, event_path, finding
 from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
+from conformance.core.jsonvalues import as_dict
 
 SPEC = Spec(__package__)
 VERSION = "2023-06-01"
@@ -134,7 +135,7 @@ class AnthropicMessages(ApiFamily):
         blocks: dict[int, Any] = {}
         error = None
         for ev in events:
-            data = ev.json if isinstance(ev.json, dict) else {}
+            data = as_dict(ev.json)
             kind = data.get("type")
             if kind == "message_start" and isinstance(data.get("message"), dict):
                 message = data["message"]
@@ -152,7 +153,7 @@ class AnthropicMessages(ApiFamily):
                 if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
                     text += delta["text"]
             elif kind == "message_delta":
-                delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
+                delta = as_dict(data.get("delta"))
                 if delta.get("stop_reason") is not None:
                     stop_reason = delta["stop_reason"]
                 if isinstance(data.get("usage"), dict):
@@ -231,7 +232,8 @@ class _Lifecycle:
                 self.add(i, "$.type", f"the stream must begin with message_start, got {kind}")
             seen_non_ping = True
             if self.stopped_at is not None and kind != "error":
-                self.add(i, "$.type", f"{kind} after message_stop (event {self.stopped_at}); message_stop is the last event")
+                self.add(i, "$.type", f"{kind} after message_stop (event {self.stopped_at}); message_stop is the "
+                                      "last event")
             getattr(self, "on_" + kind)(i, data)
         self.finish(events)
         return self.out
@@ -260,7 +262,7 @@ class _Lifecycle:
         if idx != expected:
             self.add(i, "$.index", f"content block index {idx} out of order: expected {expected} "
                                    "(indexes follow the final content array)")
-        block = data.get("content_block") if isinstance(data.get("content_block"), dict) else {}
+        block = as_dict(data.get("content_block"))
         self.blocks[idx] = {"type": block.get("type"), "start": i, "stop": None}
 
     def _open_block(self, i: int, idx: Any, what: str) -> dict[str, Any] | None:
@@ -271,14 +273,15 @@ class _Lifecycle:
             self.add(i, "$.index", f"{what} for content block {idx}, which was never started")
             return None
         if block["stop"] is not None:
-            self.add(i, "$.index", f"{what} for content block {idx} after its content_block_stop (event {block['stop']})")
+            self.add(i, "$.index", f"{what} for content block {idx} after its content_block_stop (event "
+                                   f"{block['stop']})")
             return None
         return block
 
     def on_content_block_delta(self, i: int, data: dict[str, Any]) -> None:
         self._block_event_order(i, "content_block_delta")
         block = self._open_block(i, data.get("index"), "content_block_delta")
-        delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
+        delta = as_dict(data.get("delta"))
         dtype = delta.get("type")
         if block is None or not isinstance(dtype, str):
             return
@@ -303,7 +306,7 @@ class _Lifecycle:
                     self.add(i, "$", f"message_delta while content block {idx} (started at event {block['start']}) "
                                      "is still open")
         self.last_delta_at = i
-        delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
+        delta = as_dict(data.get("delta"))
         if delta.get("stop_reason") is not None:
             self.stop_reason_at = i
 
@@ -326,9 +329,10 @@ class _Lifecycle:
                 self.add(block["start"], "$", f"content block {idx} was never stopped (no content_block_stop)")
         if self.first_delta_at is None:
             self.out.append(finding("events", "stream has no message_delta event (it carries stop_reason and usage)"))
-        elif self.stop_reason_at is None:
+        elif self.stop_reason_at is None and self.last_delta_at is not None:
             self.add(self.last_delta_at, "$.delta.stop_reason",
-                     "no message_delta carries a stop_reason; it is non-null in every streamed message but message_start's")
+                     "no message_delta carries a stop_reason; it is non-null in every streamed message but "
+                     "message_start's")
         if self.stopped_at is None:
             self.out.append(finding("events", "stream ended without message_stop"))
 

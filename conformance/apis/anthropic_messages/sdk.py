@@ -29,7 +29,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     beta = bool(betas) or "true" in parse_qs(urlsplit(exchange.request.url).query).get("beta", [])
     messages = sdk_client.beta.messages if beta else sdk_client.messages
     resource = type(messages)
-    prefix = "$sdk_client.anthropic" + (".beta" if beta else "")
+    prefix = "$client.anthropic" + (".beta" if beta else "")
     error = sdk.status_error(anthropic.APIStatusError)
     expected = "anthropic.APIStatusError"
     if beta:
@@ -64,5 +64,6 @@ def usable_message(message: Any) -> list[str]:
         if getattr(block, "type", None) == "text" and not isinstance(getattr(block, "text", None), str):
             out.append(f"{where}.text is {sdk.kind(getattr(block, 'text', sdk.MISSING))}, not str")
     out += sdk.expect(message, "stop_reason", (str,), "str")
-    out += sdk.expect(message, "usage.input_tokens", (int,), "int") + sdk.expect(message, "usage.output_tokens", (int,), "int")
+    out += sdk.expect(message, "usage.input_tokens", (int,), "int")
+    out += sdk.expect(message, "usage.output_tokens", (int,), "int")
     return out

@@ -29,9 +29,10 @@ from typing import Any
 
 from conformance.apis.base import ApiFamily, first_dict
 from conformance.apis.contract import Spec
-from conformance.apis.openai_chat.family import DONE, OpenAIChat
+from conformance.apis.openai_chat.family import DONE, OpenAIChat, text_parts
 from conformance.apis.openai_chat.family import SPEC as CHAT_SPEC
 from conformance.core.exchange import Exchange, Finding, StreamEvent
+from conformance.core.jsonvalues import as_dict, as_list
 from conformance.load.cases import Case
 
 SPEC = Spec(__package__)
@@ -85,9 +86,9 @@ class DatabricksInvocations(ApiFamily):
         return None
 
     def body_summary(self, exchange: Exchange, body: dict[str, Any]) -> dict[str, Any]:
-        choices = body.get("choices") if isinstance(body.get("choices"), list) else []
+        choices = as_list(body.get("choices"))
         first = first_dict(choices)
-        message = first.get("message") if isinstance(first.get("message"), dict) else {}
+        message = as_dict(first.get("message"))
         return {"status": exchange.status, "text": _text_of(message.get("content")), "role": message.get("role"),
                 "finish_reason": first.get("finish_reason"), "choices": len(choices), "usage": body.get("usage")}
 
@@ -110,8 +111,7 @@ def _text_of(content: Any) -> Any:
     """The generated text: a string content as is; for the list of content blocks reasoning models
     return ({"type": "reasoning", ...}, {"type": "text", "text": ...}), the text blocks joined."""
     if isinstance(content, list):
-        parts = [b["text"] for b in content
-                 if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)]
+        parts = text_parts(content)
         return "".join(parts) if parts else None
     return content
 

@@ -99,9 +99,10 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
         out = sdk.nonempty_list(result, "choices")
         if out:
             return out
-        out += sdk.expect(result, "choices[*].message.content", (str, list, type(None)), "str, a list of content blocks or None")
+        out += sdk.expect(result, "choices[*].message.content", (str, list, type(None)), "str, a list of content "
+                                                                                         "blocks or None")
         return out
 
-    return sdk.run(exchange, "$sdk_client.databricks-sdk.serving_endpoints.query",
+    return sdk.run(exchange, "$client.databricks-sdk.serving_endpoints.query",
                 lambda: sdk_client.serving_endpoints.query(name, **kwargs), usable, typed_error,
                 "databricks.sdk.errors.DatabricksError")

@@ -60,6 +60,7 @@ from conformance.apis.gemini.wire import (
     wants_sse,
 )
 from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
+from conformance.core.jsonvalues import as_dict, as_list
 from conformance.load.cases import Case
 from conformance.load.targets import Surface
 
@@ -153,7 +154,7 @@ class Gemini(ApiFamily):
         found = self._chunk_findings(norm, "$", None, asks_int_enums(exchange.request.url))
         if isinstance(norm, dict):
             cands = norm.get("candidates")
-            for pos, cand in enumerate(cands if isinstance(cands, list) else []):
+            for pos, cand in enumerate(as_list(cands)):
                 if isinstance(cand, dict) and cand.get("finishReason") in UNSET_FINISH:
                     found.append(finding(f"$.candidates[{pos}].finishReason",
                                          "a generateContent candidate must have a finishReason "
@@ -223,7 +224,8 @@ class Gemini(ApiFamily):
                 if idx in first_finish:
                     if finished:
                         f = finding(f"{prefix}.candidates[{pos}].finishReason",
-                                    f"candidate {idx} has a second finishReason (first at event {first_finish[idx]})", ev)
+                                    f"candidate {idx} has a second finishReason (first at event "
+                                    f"{first_finish[idx]})", ev)
                     else:
                         f = finding(f"{prefix}.candidates[{pos}]",
                                     f"candidate {idx} continues after its finishReason (event {first_finish[idx]})", ev)
@@ -250,16 +252,18 @@ class Gemini(ApiFamily):
         for pos, cand, idx in _candidates(norm):
             where = f"{prefix}.candidates[{pos}]"
             if idx in indexes:
-                out.append(finding(f"{where}.index", f"candidate index {idx} repeats candidates[{indexes[idx]}]", event))
+                out.append(finding(f"{where}.index", f"candidate index {idx} repeats "
+                                                     f"candidates[{indexes[idx]}]", event))
             indexes.setdefault(idx, pos)
             content = cand.get("content")
             parts = content.get("parts") if isinstance(content, dict) else None
-            for j, part in enumerate(parts if isinstance(parts, list) else []):
+            for j, part in enumerate(as_list(parts)):
                 if isinstance(part, dict):
                     data = [k for k in DATA_FIELDS if part.get(k) is not None]
                     if len(data) > 1:
                         out.append(finding(f"{where}.content.parts[{j}]",
-                                           f"a Part holds one data field (oneof data), got {' and '.join(data)}", event))
+                                           f"a Part holds one data field (oneof data), got "
+                                           f"{' and '.join(data)}", event))
         return out
 
     # -- summary ---------------------------------------------------------------------------------
@@ -273,7 +277,7 @@ class Gemini(ApiFamily):
         if call is not None:  # a Files API reply: the File (files.get, media.upload), nothing for delete
             return {"status": exchange.status, "file": files.file_of(exchange, call)}
         norm, _ = camelize(body)
-        norm = norm if isinstance(norm, dict) else {}
+        norm = as_dict(norm)
         cands = [c for _, c, idx in _candidates(norm) if idx == 0][:1]
         first = cands[0] if cands else {}
         text, role = _text_and_role(first)
@@ -321,7 +325,7 @@ class Gemini(ApiFamily):
 def _candidates(chunk: dict[str, Any]):
     """(position, candidate, index) for each candidate object; an unset index is 0 (proto3 default)."""
     cands = chunk.get("candidates")
-    for pos, cand in enumerate(cands if isinstance(cands, list) else []):
+    for pos, cand in enumerate(as_list(cands)):
         if not isinstance(cand, dict):
             continue
         idx = cand.get("index")
@@ -344,8 +348,8 @@ def _block_reason(chunk: dict[str, Any]) -> Any:
 
 def _text_and_role(cand: dict[str, Any]) -> tuple[str, Any]:
     """The candidate's text: its non-thought text parts, concatenated."""
-    content = cand.get("content") if isinstance(cand.get("content"), dict) else {}
-    parts = content.get("parts") if isinstance(content.get("parts"), list) else []
+    content = as_dict(cand.get("content"))
+    parts = as_list(content.get("parts"))
     text = "".join(p["text"] for p in parts
                    if isinstance(p, dict) and isinstance(p.get("text"), str) and p.get("thought") is not True)
     return text, content.get("role") or None

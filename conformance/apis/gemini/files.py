@@ -140,7 +140,8 @@ def _delete_step(fam: ApiFamily, flow: Flow, session: FlowSession, surface: Surf
     return ex
 
 
-def _delete(fam: ApiFamily, session: FlowSession, surface: Surface, name: str, step: str, best_effort: bool) -> list[Finding]:
+def _delete(fam: ApiFamily, session: FlowSession, surface: Surface, name: str, step: str,
+            best_effort: bool) -> list[Finding]:
     """Cleanup: delete the uploaded file. Best effort: a reply that never came, or a retryable
     status, says nothing; a refusal or a reply off the contract is a finding."""
     ex = session.send(Request(method="DELETE", url=file_url(surface, name), headers={}), step, best_effort=best_effort)

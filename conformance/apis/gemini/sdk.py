@@ -47,7 +47,8 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
         return sdk.ClientCheck(skipped="google-genai streams only with alt=sse; this stream was asked for without it")
     if asks_int_enums(url) and exchange.status < 400:
         # Enum values as numbers are a reply format google-genai never asks for (nor parses).
-        return sdk.ClientCheck(skipped="the request asked for $alt=json;enum-encoding=int, which google-genai never does")
+        return sdk.ClientCheck(skipped="the request asked for $alt=json;enum-encoding=int, which google-genai never "
+                                       "does")
     config: dict[str, Any] = {}
     generation = body.pop("generationConfig", body.pop("generation_config", None))
     if isinstance(generation, dict):
@@ -68,7 +69,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     expected = "google.genai.errors.APIError"
     model = model_of(url)
     if not stream:
-        return sdk.run(exchange, "$sdk_client.google-genai.models.generate_content",
+        return sdk.run(exchange, "$client.google-genai.models.generate_content",
                     lambda: sdk_client.models.generate_content(model=model, contents=contents,
                                                            config=types.GenerateContentConfig(**config)),
                     usable_response, typed_error, expected)
@@ -85,7 +86,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
             out += [f"chunks[{i}].{p}" for p in usable_response(chunk, final=False)]
         return out
 
-    return sdk.run(exchange, "$sdk_client.google-genai.models.generate_content_stream", call, usable, typed_error, expected,
+    return sdk.run(exchange, "$client.google-genai.models.generate_content_stream", call, usable, typed_error, expected,
                 lambda exc: isinstance(exc, errors.APIError))  # an error chunk, raised as documented
 
 

@@ -66,7 +66,8 @@ def decode_json_array(body: bytes) -> tuple[list[StreamEvent], str | None]:
         while True:
             i = _skip_ws(text, i)
             if i >= len(text):
-                return events, f"the JSON array is not complete: the body ends after {len(events)} elements (no closing ])"
+                return events, (f"the JSON array is not complete: the body ends after {len(events)} elements "
+                                "(no closing ])")
             try:
                 value, end = decoder.raw_decode(text, i)
             except ValueError as exc:
@@ -80,7 +81,8 @@ def decode_json_array(body: bytes) -> tuple[list[StreamEvent], str | None]:
                 i += 1
                 break
             if i >= len(text):
-                return events, f"the JSON array is not complete: the body ends after {len(events)} elements (no closing ])"
+                return events, (f"the JSON array is not complete: the body ends after {len(events)} elements "
+                                "(no closing ])")
             return events, f"the JSON array is malformed: {text[i:i + 20]!r} after element {len(events) - 1}"
     if _skip_ws(text, i) < len(text):
         return events, "the body goes on after the JSON array's closing ]"

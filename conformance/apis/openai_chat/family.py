@@ -24,6 +24,7 @@ from typing import Any
 from conformance.apis.base import ApiFamily, first_dict
 from conformance.apis.contract import Spec, event_path, finding
 from conformance.core.exchange import Exchange, Finding, StreamEvent
+from conformance.core.jsonvalues import as_dict, as_list
 
 SPEC = Spec(__package__)
 DONE = "[DONE]"
@@ -65,7 +66,7 @@ class OpenAIChat(ApiFamily):
                 out.append(finding(event_path(ev.index), ev.json_error, ev.index))
                 continue
             out.extend(SPEC.check("chunk", ev.json, prefix=event_path(ev.index), event=ev.index))
-            chunk = ev.json if isinstance(ev.json, dict) else {}
+            chunk = as_dict(ev.json)
             if isinstance(chunk.get("id"), str):
                 ids.add(chunk["id"])
             if chunk.get("usage") is not None:
@@ -76,11 +77,13 @@ class OpenAIChat(ApiFamily):
                 idx = choice["index"]
                 where = event_path(ev.index, f"$.choices[{ci}]")
                 if idx in finished:
-                    out.append(finding(where, f"choice {idx} continues after its finish_reason (event {finished[idx]})", ev.index))
+                    out.append(finding(where, f"choice {idx} continues after its finish_reason (event "
+                                              f"{finished[idx]})", ev.index))
                 if choice.get("finish_reason") is not None:
                     finished.setdefault(idx, ev.index)
         if len(ids) > 1:
-            out.append(finding("events[*].id", f"chunks carry {len(ids)} different ids; every chunk must have the same id"))
+            out.append(finding("events[*].id", f"chunks carry {len(ids)} different ids; every chunk must have the "
+                                               "same id"))
         seen = self._choice_indexes(chunks)
         for idx in sorted(seen - set(finished)):
             out.append(finding(f"choices[{idx}]", f"choice {idx} never got a finish_reason"))
@@ -99,7 +102,7 @@ class OpenAIChat(ApiFamily):
 
     @staticmethod
     def _usage_rules(exchange: Exchange, chunks, usage_events) -> list[Finding]:
-        body = exchange.request.json_body if isinstance(exchange.request.json_body, dict) else {}
+        body = as_dict(exchange.request.json_body)
         options = body.get("stream_options") or {}
         if not (isinstance(options, dict) and options.get("include_usage") is True):
             return []
@@ -111,9 +114,11 @@ class OpenAIChat(ApiFamily):
             out.append(finding(event_path(usage_events[0].index, "$.usage"),
                                "usage must be null on every chunk but the final usage chunk", usage_events[0].index))
         if chunks and last.index != chunks[-1].index:
-            out.append(finding(event_path(last.index), "the usage chunk must be the last chunk before [DONE]", last.index))
+            out.append(finding(event_path(last.index), "the usage chunk must be the last chunk before "
+                                                       "[DONE]", last.index))
         if isinstance(last.json, dict) and last.json.get("choices") not in ([],):
-            out.append(finding(event_path(last.index, "$.choices"), "the usage chunk must have an empty choices array", last.index))
+            out.append(finding(event_path(last.index, "$.choices"), "the usage chunk must have an empty choices "
+                                                                    "array", last.index))
         return out
 
     # -- summary ---------------------------------------------------------------------------------
@@ -123,15 +128,15 @@ class OpenAIChat(ApiFamily):
         return first.get("message") if isinstance(first.get("message"), dict) else None
 
     def body_summary(self, exchange: Exchange, body: dict[str, Any]) -> dict[str, Any]:
-        choices = body.get("choices") if isinstance(body.get("choices"), list) else []
+        choices = as_list(body.get("choices"))
         first = first_dict(choices)
-        message = first.get("message") if isinstance(first.get("message"), dict) else {}
+        message = as_dict(first.get("message"))
         out = {"status": exchange.status, "text": message.get("content"), "role": message.get("role"),
                "finish_reason": first.get("finish_reason"), "choices": len(choices), "usage": body.get("usage")}
         if isinstance(out["text"], list):  # content parts (dialect databricks): the text parts' text
             parts = [p for p in out["text"] if isinstance(p, dict)]
             out["content_types"] = [p.get("type") for p in parts]
-            out["text"] = "".join(p["text"] for p in parts if p.get("type") == "text" and isinstance(p.get("text"), str))
+            out["text"] = "".join(text_parts(parts))
         return out
 
     def stream_summary(self, exchange: Exchange, events: list[StreamEvent]) -> dict[str, Any]:
@@ -148,7 +153,7 @@ class OpenAIChat(ApiFamily):
                 if not isinstance(choice, dict):
                     continue
                 idx = choice.get("index", 0)
-                delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+                delta = as_dict(choice.get("delta"))
                 if isinstance(delta.get("content"), str):
                     text[idx] = text.get(idx, "") + delta["content"]
                 if role is None and delta.get("role"):
@@ -175,8 +180,8 @@ def _databricks_content(body: Any) -> tuple[Any, list[Finding]]:
     choices = body.get("choices") if isinstance(body, dict) else None
     if not isinstance(choices, list):
         return body, []
-    lists = [(i, c["message"]["content"]) for i, c in enumerate(choices)
-             if isinstance(c, dict) and isinstance(c.get("message"), dict) and isinstance(c["message"].get("content"), list)]
+    lists = [(i, c["message"]["content"]) for i, c in enumerate(choices) if isinstance(c, dict)
+             and isinstance(c.get("message"), dict) and isinstance(c["message"].get("content"), list)]
     if not lists:
         return body, []
     findings: list[Finding] = []
@@ -184,9 +189,15 @@ def _databricks_content(body: Any) -> tuple[Any, list[Finding]]:
     for i, parts in lists:
         for j, part in enumerate(parts):
             findings += SPEC.check("databricks_content_part", part, prefix=f"$.choices[{i}].message.content[{j}]")
-        body["choices"][i]["message"]["content"] = "".join(
-            p["text"] for p in parts if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
+        body["choices"][i]["message"]["content"] = "".join(text_parts(parts))
     return body, findings
+
+
+def text_parts(parts: list[Any]) -> list[str]:
+    """The text of each `{"type": "text", "text": ...}` part of a list content (Databricks' reasoning
+    models answer with reasoning and text parts)."""
+    return [p["text"] for p in parts
+            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)]
 
 
 FAMILY = OpenAIChat()

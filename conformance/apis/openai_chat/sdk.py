@@ -27,7 +27,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     expected = "openai.APIStatusError"
     if not stream:
         kwargs = sdk.openai_style_kwargs(Completions.create, body, openai.omit)
-        return sdk.run(exchange, "$sdk_client.openai.chat.completions.create",
+        return sdk.run(exchange, "$client.openai.chat.completions.create",
                     lambda: sdk_client.chat.completions.create(**kwargs), usable_completion, error, expected)
     kwargs = sdk.openai_style_kwargs(Completions.stream, body, openai.omit)
 
@@ -48,7 +48,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
             return ["the stream yielded no event"]
         return usable_completion(final)
 
-    return sdk.run(exchange, "$sdk_client.openai.chat.completions.stream", call, usable, error, expected, reported)
+    return sdk.run(exchange, "$client.openai.chat.completions.stream", call, usable, error, expected, reported)
 
 
 def reported(exc: BaseException) -> bool:

@@ -35,6 +35,7 @@ from conformance.apis.contract import Spec, finding
 from conformance.apis.openai_chat.family import SPEC as CHAT_SPEC
 from conformance.apis.profiles import CORE, EXTENDED
 from conformance.core.exchange import Exchange, Finding
+from conformance.core.jsonvalues import as_dict, as_list
 from conformance.load.cases import Case
 
 SPEC = Spec(__package__)
@@ -85,7 +86,8 @@ class OpenAIEmbeddings(ApiFamily):
             first_at[index] = i
             if not 0 <= index < len(data):
                 out.append(finding(f"$.data[{i}].index",
-                                   f"index {index} is out of range: {len(data)} items carry indexes 0..{len(data) - 1}"))
+                                   f"index {index} is out of range: {len(data)} items carry indexes "
+                                   f"0..{len(data) - 1}"))
         encoding = requested_encoding(request)
         dims = request.get("dimensions")
         dims = dims if isinstance(dims, int) and not isinstance(dims, bool) else None
@@ -120,7 +122,7 @@ class OpenAIEmbeddings(ApiFamily):
         and count (items in data), dimension (their common dimension, base64 decoded; null when they
         differ or none can be measured), encoding ("float" when every item is an array, "base64"
         when every item is a string, else null). Error replies: status and error."""
-        data = body.get("data") if isinstance(body.get("data"), list) else []
+        data = as_list(body.get("data"))
         vectors = [item.get("embedding") if isinstance(item, dict) else None for item in data]
         dims = {dimension_of(v)[0] for v in vectors}
         kinds = {"float" if isinstance(v, list) else "base64" if isinstance(v, str) else None for v in vectors}
@@ -141,7 +143,7 @@ class OpenAIEmbeddings(ApiFamily):
 
 def _request_body(exchange: Exchange) -> dict[str, Any]:
     body = exchange.request.json_body
-    return body if isinstance(body, dict) else {}
+    return as_dict(body)
 
 
 def expected_count(value: Any) -> int | None:

@@ -32,5 +32,5 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
                     out.append(f"{where} is {sdk.kind(vector)}, not a list of floats")
         return out
 
-    return sdk.run(exchange, "$sdk_client.openai.embeddings.create", lambda: sdk_client.embeddings.create(**kwargs),
+    return sdk.run(exchange, "$client.openai.embeddings.create", lambda: sdk_client.embeddings.create(**kwargs),
                 usable, sdk.status_error(openai.APIStatusError), "openai.APIStatusError")

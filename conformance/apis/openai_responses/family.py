@@ -32,6 +32,7 @@ from typing import Any
 from conformance.apis.base import ApiFamily
 from conformance.apis.contract import Spec, event_path, finding
 from conformance.core.exchange import Exchange, Finding, StreamEvent
+from conformance.core.jsonvalues import as_dict, as_list
 from conformance.load.cases import Case
 
 SPEC = Spec(__package__)
@@ -138,7 +139,7 @@ class OpenAIResponses(ApiFamily):
                      and ev.json["item"].get("type") == "message"), None)
         terminals = [ev for ev in typed if _type(ev) in TERMINAL_STATUS]
         final = terminals[-1].json.get("response") if terminals else None
-        final = final if isinstance(final, dict) else {}
+        final = as_dict(final)
         view = _response_view(final)
         if terminals and view["finish_reason"] is None:
             view["finish_reason"] = TERMINAL_STATUS[_type(terminals[-1])]
@@ -254,9 +255,9 @@ def _terminated(events: list[StreamEvent], typed: list[StreamEvent]) -> bool:
 
 
 def _response_view(body: dict) -> dict[str, Any]:
-    output = body.get("output") if isinstance(body.get("output"), list) else []
+    output = as_list(body.get("output"))
     messages = [i for i in output if isinstance(i, dict) and i.get("type") == "message"]
-    details = body.get("incomplete_details") if isinstance(body.get("incomplete_details"), dict) else {}
+    details = as_dict(body.get("incomplete_details"))
     return {"finish_reason": body.get("status"), "incomplete_reason": details.get("reason"),
             "role": messages[0].get("role") if messages else None, "usage": body.get("usage"),
             "output_types": [i.get("type") for i in output if isinstance(i, dict)]}
@@ -268,8 +269,9 @@ def _output_text(body: dict) -> str | None:
     if output is None:
         return None
     return "".join(part["text"] for item in output if isinstance(item, dict) and item.get("type") == "message"
-                   for part in (item.get("content") if isinstance(item.get("content"), list) else [])
-                   if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str))
+                   for part in (as_list(item.get("content")))
+                   if isinstance(part, dict) and part.get("type") == "output_text"
+                   and isinstance(part.get("text"), str))
 
 
 def _brief(text: str, limit: int = 40) -> str:

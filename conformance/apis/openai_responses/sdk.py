@@ -19,7 +19,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     expected = "openai.APIStatusError"
     if not stream:
         kwargs = sdk.openai_style_kwargs(Responses.create, body, openai.omit)
-        return sdk.run(exchange, "$sdk_client.openai.responses.create", lambda: sdk_client.responses.create(**kwargs),
+        return sdk.run(exchange, "$client.openai.responses.create", lambda: sdk_client.responses.create(**kwargs),
                     usable_response, error, expected)
     kwargs = sdk.openai_style_kwargs(Responses.stream, body, openai.omit)
 
@@ -48,7 +48,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
             return ["the stream yielded no event"]
         return [] if final is None else usable_response(final)
 
-    return sdk.run(exchange, "$sdk_client.openai.responses.stream", call, usable, error, expected, reported)
+    return sdk.run(exchange, "$client.openai.responses.stream", call, usable, error, expected, reported)
 
 
 def usable_response(response: Any) -> list[str]:

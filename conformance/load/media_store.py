@@ -296,7 +296,7 @@ class _Restorer:
                     raise MediaStoreError(f"media fixture {url_name} (in a media:url token) does not exist")
                 return m.group(0)
             return media.fixture_url(url_name).encode()
-        data = self.payload(name, digest)
+        data = self.payload(name, digest or "")
         return m.group(0) if data is None else _encode(data, encoding)
 
     def body(self, body: Any) -> Any:
@@ -342,11 +342,9 @@ def _map_response(response: Any, fn) -> Any:
     if not isinstance(response, dict):
         return response
     body = response.get("body")
-    key = None
-    if isinstance(body, dict):
-        key = "string" if "string" in body else ("base64_string" if "base64_string" in body else None)
-    if key is None or key == "base64_string":
+    if not isinstance(body, dict) or "string" not in body:  # a base64_string body is not text to rewrite
         return response
+    key = "string"
     new_string = fn(body[key], _content_type(response.get("headers")))
     if new_string is body[key]:
         return response
@@ -405,7 +403,7 @@ def referenced_digests(cassettes_dir: str | os.PathLike) -> set[str]:
     try:
         from yaml import CSafeLoader as Loader
     except ImportError:  # pragma: no cover
-        from yaml import SafeLoader as Loader  # type: ignore[assignment]
+        from yaml import SafeLoader as Loader
     found: set[str] = set()
 
     def walk(v: Any) -> None:
