@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import jsonschema
 
 from conformance.core.exchange import Exchange, Finding
-from conformance.core.jsonvalues import as_list
+from conformance.core.jsonvalues import as_list, json_type
 
 LAYER = "contract"
 
@@ -105,7 +105,8 @@ def _to_findings(err: jsonschema.ValidationError, prefix: str, event: int | None
                                                         f"{json.dumps(err.validator_value)}", event)]
     if err.validator == "type":
         want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
-        return [Finding(layer, json_path(path, prefix), f"expected {want}, got {_type(err.instance)}", event)]
+        got = json_type(err.instance) or "object"
+        return [Finding(layer, json_path(path, prefix), f"expected {want}, got {got}", event)]
     return [Finding(layer, json_path(path, prefix), err.message, event)]
 
 
@@ -126,22 +127,6 @@ def _describe(schema: Any) -> str:
     if "const" in schema:
         return json.dumps(schema["const"])
     return "a value"
-
-
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _brief(value: Any, limit: int = 60) -> str:

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# JSON Schema's type names, most specific first (a bool is an int in Python, JSON keeps them apart).
+_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+    (list, "array"), (dict, "object"))
+
+
+def json_type(value: Any) -> str | None:
+    """The JSON Schema type name of a decoded JSON value; None for anything JSON cannot hold."""
+    return next((name for kind, name in _KINDS if isinstance(value, kind)), None)
+
 
 def as_dict(value: Any) -> dict[str, Any]:
     """`value` when it is a JSON object, else an empty one."""

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from conformance.core.jsonvalues import json_type
+
 OPERATORS = {
     "$type", "$eq", "$enum", "$regex", "$nonempty", "$min", "$max", "$len",
     "$each", "$any", "$optional", "$absent", "$not", "$one_of",
@@ -41,22 +43,15 @@ class Mismatch:
     message: str
 
 
+# The expectation language's names for JSON types, where they differ from JSON Schema's.
+_NAMES = {"boolean": "bool", "integer": "int", "string": "str", "array": "list"}
+
+
 def type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    """The expectation language's name of a value's type (TYPE_NAMES); the Python type's name for a
+    value JSON cannot hold (a YAML date in a case file)."""
+    kind = json_type(value)
+    return _NAMES.get(kind, kind) if kind is not None else type(value).__name__
 
 
 def _is_type(value: Any, name: str) -> bool:

@@ -37,7 +37,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     if not stream:
         kwargs = sdk.openai_style_kwargs(resource.create, body, anthropic.omit)
         return sdk.run(exchange, f"{prefix}.messages.create", lambda: messages.create(**kwargs),
-                    usable_message, error, expected)
+                       usable_message, error, expected)
     kwargs = sdk.openai_style_kwargs(resource.stream, body, anthropic.omit)
 
     def call() -> Any:
@@ -51,7 +51,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
 
     # An `error` event is raised as anthropic.APIStatusError with the stream's own (2xx) status.
     return sdk.run(exchange, f"{prefix}.messages.stream", call, usable, error, expected,
-                lambda exc: isinstance(exc, anthropic.APIStatusError))
+                   lambda exc: isinstance(exc, anthropic.APIStatusError))
 
 
 def usable_message(message: Any) -> list[str]:

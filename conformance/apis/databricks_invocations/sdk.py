@@ -104,5 +104,5 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
         return out
 
     return sdk.run(exchange, "$client.databricks-sdk.serving_endpoints.query",
-                lambda: sdk_client.serving_endpoints.query(name, **kwargs), usable, typed_error,
-                "databricks.sdk.errors.DatabricksError")
+                   lambda: sdk_client.serving_endpoints.query(name, **kwargs), usable, typed_error,
+                   "databricks.sdk.errors.DatabricksError")

@@ -70,9 +70,9 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     model = model_of(url)
     if not stream:
         return sdk.run(exchange, "$client.google-genai.models.generate_content",
-                    lambda: sdk_client.models.generate_content(model=model, contents=contents,
-                                                           config=types.GenerateContentConfig(**config)),
-                    usable_response, typed_error, expected)
+                       lambda: sdk_client.models.generate_content(model=model, contents=contents,
+                                                              config=types.GenerateContentConfig(**config)),
+                       usable_response, typed_error, expected)
 
     def call() -> Any:
         return list(sdk_client.models.generate_content_stream(model=model, contents=contents,
@@ -87,7 +87,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
         return out
 
     return sdk.run(exchange, "$client.google-genai.models.generate_content_stream", call, usable, typed_error, expected,
-                lambda exc: isinstance(exc, errors.APIError))  # an error chunk, raised as documented
+                   lambda exc: isinstance(exc, errors.APIError))  # an error chunk, raised as documented
 
 
 def usable_response(response: Any, final: bool = True) -> list[str]:

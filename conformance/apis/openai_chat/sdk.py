@@ -28,7 +28,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     if not stream:
         kwargs = sdk.openai_style_kwargs(Completions.create, body, openai.omit)
         return sdk.run(exchange, "$client.openai.chat.completions.create",
-                    lambda: sdk_client.chat.completions.create(**kwargs), usable_completion, error, expected)
+                       lambda: sdk_client.chat.completions.create(**kwargs), usable_completion, error, expected)
     kwargs = sdk.openai_style_kwargs(Completions.stream, body, openai.omit)
 
     def call() -> Any:

@@ -33,4 +33,4 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
         return out
 
     return sdk.run(exchange, "$client.openai.embeddings.create", lambda: sdk_client.embeddings.create(**kwargs),
-                usable, sdk.status_error(openai.APIStatusError), "openai.APIStatusError")
+                   usable, sdk.status_error(openai.APIStatusError), "openai.APIStatusError")

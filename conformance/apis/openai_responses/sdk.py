@@ -20,7 +20,7 @@ def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     if not stream:
         kwargs = sdk.openai_style_kwargs(Responses.create, body, openai.omit)
         return sdk.run(exchange, "$client.openai.responses.create", lambda: sdk_client.responses.create(**kwargs),
-                    usable_response, error, expected)
+                       usable_response, error, expected)
     kwargs = sdk.openai_style_kwargs(Responses.stream, body, openai.omit)
 
     def call() -> Any:
