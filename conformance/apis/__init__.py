@@ -1,7 +1,8 @@
 """The API registry: one sub-package per API family, found by its folder, imported on first use.
 
 `apis/<folder>/` is the API whose identifier is the folder name with `-` for `_` (`openai_chat` is
-`openai-chat`); its `__init__` exposes `FAMILY`, an `ApiFamily` (apis/base.py). Everything that
+`openai-chat`); its `__init__` exposes `FAMILY`, an `ApiFamily` (apis/base.py), and its `sdk.py`,
+when it has one, is the official-SDK check of the client layer. Everything that
 lists API identifiers (the case and target file schemas, pytest markers, CLI filters, the profile
 table, the SDK list, `conformance validate`) asks this registry, so a new API family is one new
 folder and nothing else.
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import pkgutil
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,6 +54,15 @@ def family(api: str) -> ApiFamily | None:
 
 def families() -> list[ApiFamily]:
     return [f for f in (family(api) for api in api_ids()) if f is not None]
+
+
+def sdk_module(api: str) -> ModuleType | None:
+    """The family's official-SDK check, `apis/<folder>/sdk.py` (functions `check(exchange, body)`
+    and `warm()`), imported now; None when the family has none. Importing it imports no SDK: each
+    check imports its SDK when it first runs."""
+    if api not in api_ids() or importlib.util.find_spec(f"{__name__}.{folder_of(api)}.sdk") is None:
+        return None
+    return importlib.import_module(f"{__name__}.{folder_of(api)}.sdk")
 
 
 def recognize(method: str, url: str) -> ApiFamily | None:

@@ -19,12 +19,14 @@
 
 A family declares its identifier, endpoint, spec, stream terminator and profile, and writes only
 what is its own: `body_rules`, `stream_rules`, `error_rules` (default: its spec's error envelope),
-`body_summary`, `stream_summary`, `turn_of`, and where needed the hooks below.
+`body_summary`, `stream_summary`, `turn_of`, and where needed the hooks below. Its official-SDK check
+is the module `sdk.py` beside it (`check(exchange, body)` and `warm()`), imported only when a reply
+of that API is judged by the client layer.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from typing import Any, Callable, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from conformance.apis import contract, sse
@@ -34,9 +36,6 @@ from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
 from conformance.core.jsonvalues import as_dict
 from conformance.load.cases import Case
 from conformance.load.targets import Limits, Surface
-
-if TYPE_CHECKING:
-    from conformance.apis.sdk import ClientCheck
 
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
@@ -87,7 +86,7 @@ class ApiFamily:
     recognize_priority: ClassVar[int] = 0  # higher is asked first by apis.recognize()
     prompt_tokens_field: ClassVar[str | None] = None  # the usage field counting prompt tokens (token_costs.py)
     dialects: ClassVar[tuple[str, ...]] = ()  # documented variants a target surface may declare
-    sdks: ClassVar[tuple[str, ...]] = ()  # official SDK distributions of the client layer (sdk.py)
+    sdks: ClassVar[tuple[str, ...]] = ()  # official SDK distributions its sdk.py judges replies with
     profile: ClassVar[Profile] = CHAT  # which features are core and which extended
 
     # -- sending ---------------------------------------------------------------------------------
@@ -231,16 +230,6 @@ class ApiFamily:
     def turn_of(self, body: Any) -> Any:
         """The assistant turn in a successful, non-streamed reply body (any JSON), or None."""
         return None
-
-    # -- the official SDK (the client layer) ------------------------------------------------------
-    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> ClientCheck | None:
-        """What the family's official SDK makes of the reply, called with a copy of the request's
-        JSON body; None when no SDK is wired for this API. Families import their SDK here, so an
-        SDK is imported only when its API is judged."""
-        return None
-
-    def warm_sdk(self) -> None:
-        """Import the SDK and build its client now (a live run, before its first reply)."""
 
 
 def merge_headers(defaults: dict[str, str], overrides: dict[str, str]) -> dict[str, str]:

@@ -38,25 +38,24 @@ def client_check(api: str, exchange: Exchange) -> ClientCheck:
 
 
 def _client_check(api: str, exchange: Exchange) -> ClientCheck:
-    fam = apis.family(api)
-    none_wired = ClientCheck(skipped=f"no official SDK is wired for the {api} API")
-    if fam is None or not fam.sdks:
-        return none_wired
+    fam, module = apis.family(api), apis.sdk_module(api)
+    if fam is None or module is None:
+        return ClientCheck(skipped=f"no official SDK is wired for the {api} API")
     if exchange.status < 200 or 300 <= exchange.status < 400:
         return ClientCheck(skipped=f"HTTP {exchange.status} ends no SDK call (the contract reports it)")
     body = exchange.request.json_body
     if not isinstance(body, dict):
         return ClientCheck(skipped="the request has no JSON object body to call the SDK with")
-    return fam.client_check(exchange, dict(body)) or none_wired
+    return module.check(exchange, dict(body))
 
 
 def warm(apis_used: set[str]) -> None:
     """Import the SDKs of `apis_used` and build their clients now. A live run calls this before its
     first request: imported on the first reply instead (seconds for some SDKs), the import would hold
     up the worker's next request and leave the target's concurrency unused meanwhile."""
-    for fam in filter(None, (apis.family(api) for api in sorted(apis_used))):
+    for module in filter(None, (apis.sdk_module(api) for api in sorted(apis_used))):
         try:
-            fam.warm_sdk()
+            module.warm()
         except Exception:  # noqa: BLE001 - an SDK that cannot load is reported by the check itself, later
             pass
 
@@ -66,11 +65,13 @@ def warm(apis_used: set[str]) -> None:
 # Importing the four SDKs costs seconds and running them most of a replay's time, while a replayed
 # reply is the same bytes every run. So a verdict is kept on disk under a digest of everything it
 # depends on: the exchange (request method, URL, headers, body; reply status, headers, bytes), every
-# installed distribution with its version (the SDKs and whatever they use), the source of the whole
-# conformance package and the Python version. Change any of it and the digest changes: never a stale
-# verdict, at worst a miss. A fully cached run never imports an SDK.
+# installed distribution with its version (the SDKs and whatever they use), the Python version, and
+# the code of the client layer: every apis/<api>/sdk.py and the package modules they import, read
+# from their sources (client_sources). Change any of it and the digest changes: never a stale
+# verdict, at worst a miss. A change anywhere else in the suite (a contract rule, a report) leaves
+# the client verdicts valid, so the first replay after it imports no SDK either.
 
-_CACHE_FORMAT = "client-verdicts-1"  # bump when the stored layout changes
+_CACHE_FORMAT = "client-verdicts-2"  # bump when the stored layout changes
 
 
 class _CacheState:
@@ -87,19 +88,64 @@ def use_cache(folder: Path | None) -> None:
     _CACHE.folder = disk_cache.prepare(Path(folder), "client", _environment_digest()) if folder is not None else None
 
 
-def environment_digest() -> str:
-    """What every cached verdict depends on besides the exchange (public for verdict_cache)."""
-    return _environment_digest()
-
-
 @functools.cache
 def _environment_digest() -> str:
-    """What every client verdict depends on besides the exchange (disk_cache.environment_digest:
-    the installed distributions, the package's sources, the Python version), in this layout."""
+    """What every client verdict depends on besides the exchange: the Python version, the installed
+    distributions, the client layer's sources, in this layout."""
     import hashlib
+    import sys
 
-    from conformance.core.disk_cache import environment_digest as environment
-    return hashlib.sha256(f"{_CACHE_FORMAT}\0{environment()}".encode()).hexdigest()[:32]
+    from conformance.core.disk_cache import distributions_digest
+    h = hashlib.sha256(f"{_CACHE_FORMAT}\0{sys.version}\0{distributions_digest()}".encode())
+    for path in client_sources():
+        h.update(b"\0" + path.relative_to(_PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:32]
+
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+
+
+def client_sources() -> list[Path]:
+    """The source files a client verdict depends on: this module, every family's sdk.py and, from
+    their import statements, every module of the package they import, transitively."""
+    import ast
+
+    todo = [Path(__file__).resolve(), *sorted((_PACKAGE / "apis").glob("*/sdk.py"))]
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                       and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
+                       for n in ast.walk(block)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue  # annotations only: not run
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name == "conformance" or name.startswith("conformance."):
+                    todo += _module_files(name)
+    return sorted(seen)
+
+
+def _module_files(name: str) -> list[Path]:
+    """The file of module `name` of this package (a package's __init__.py and each parent package's),
+    or none when `name` is not a module (an attribute imported from one)."""
+    parts = name.split(".")[1:]
+    out = []
+    for depth in range(len(parts) + 1):
+        base = _PACKAGE.joinpath(*parts[:depth])
+        for candidate in (base / "__init__.py", base.with_suffix(".py") if depth else None):
+            if candidate is not None and candidate.is_file():
+                out.append(candidate.resolve())
+    return out
 
 
 def exchange_digest(api: str, exchange: Exchange) -> str:

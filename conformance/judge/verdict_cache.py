@@ -4,7 +4,7 @@ Judging a replayed exchange is a pure function of the exchange (the same cassett
 of the case's expectations and of the suite itself (its sources, its specs, the installed libraries
 and SDKs). So in replay the findings are kept under a digest of all of it: the exchange as the
 client-verdict cache digests it (clients.exchange_digest), the surface's dialect, the expectations,
-and a folder per environment (clients.environment_digest). Change any input and the digest changes:
+and a folder per environment (disk_cache.environment_digest). Change any input and the digest changes:
 a miss, never a stale verdict. Replay still sends every request through its cassette, so a case whose
 request no longer matches its recording is still an error. Switched on by the plugin in replay only.
 """
@@ -18,13 +18,9 @@ from typing import Any, Callable
 from conformance.core.disk_cache import MISS, Store
 from conformance.core.exchange import Exchange, Finding
 
-
-def _environment() -> str:
-    from conformance.judge import clients
-    return clients.environment_digest()  # what the client layer's verdicts depend on, and more
-
-
-_STORE = Store("verdicts", "verdicts-2", _environment)
+# A whole verdict depends on every rule of the suite: its folder is per environment_digest (the
+# package's sources, the libraries, the Python version), the Store's default.
+_STORE = Store("verdicts", "verdicts-3")
 
 
 def use(folder: Path | None) -> None:

@@ -168,15 +168,6 @@ class AnthropicMessages(ApiFamily):
             out["error"] = error
         return out
 
-    # -- the official SDK --------------------------------------------------------------------------
-    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> Any:
-        from conformance.apis.anthropic_messages.sdk import check
-        return check(exchange, body)
-
-    def warm_sdk(self) -> None:
-        from conformance.apis.anthropic_messages.sdk import client
-        client()
-
 
 def _kind(ev: StreamEvent) -> Any:
     return ev.json.get("type") if isinstance(ev.json, dict) else None

@@ -95,17 +95,6 @@ class DatabricksInvocations(ApiFamily):
     def stream_summary(self, exchange: Exchange, events: list[StreamEvent]) -> dict[str, Any]:
         return self._chat.stream_summary(exchange, events)
 
-    # -- the official SDK --------------------------------------------------------------------------
-    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> Any:
-        from conformance.apis.databricks_invocations.sdk import check
-        return check(exchange, body)
-
-    def warm_sdk(self) -> None:
-        from conformance.apis.databricks_invocations.sdk import client
-        from conformance.apis.openai_chat.sdk import client as openai_client
-        client()
-        openai_client()
-
 
 def _text_of(content: Any) -> Any:
     """The generated text: a string content as is; for the list of content blocks reasoning models

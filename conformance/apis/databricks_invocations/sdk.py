@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 
 from conformance.apis import sdk
 from conformance.apis.openai_chat.sdk import check as check_chat
+from conformance.apis.openai_chat.sdk import client as openai_client
 from conformance.core.exchange import Exchange
 
 
@@ -74,6 +75,12 @@ def endpoint_name(url: str) -> str:
         if parts and parts[-1] == "mlflow":  # the MLflow AI Gateway's /gateway/<name>/mlflow/invocations
             parts.pop()
     return parts[-1] if parts else "endpoint"
+
+
+def warm() -> None:
+    """Import both SDKs and build their clients now (a live run does, before its first reply)."""
+    client()
+    openai_client()
 
 
 def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:

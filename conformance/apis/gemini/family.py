@@ -312,15 +312,6 @@ class Gemini(ApiFamily):
                 "candidates": len(seen), "usage": usage, "block_reason": block, "events": len(events),
                 "terminated": complete and ended}
 
-    # -- the official SDK --------------------------------------------------------------------------
-    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> Any:
-        from conformance.apis.gemini.sdk import check
-        return check(exchange, body)
-
-    def warm_sdk(self) -> None:
-        from conformance.apis.gemini.sdk import client
-        client()
-
 
 def _candidates(chunk: dict[str, Any]):
     """(position, candidate, index) for each candidate object; an unset index is 0 (proto3 default)."""

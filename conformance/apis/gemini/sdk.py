@@ -35,6 +35,11 @@ def model_of(url: str) -> str:
     return m.group(1) if m else "model"
 
 
+def warm() -> None:
+    """Import the SDK and build its client now (a live run does, before its first reply)."""
+    client()
+
+
 def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     from google.genai import errors, types
 

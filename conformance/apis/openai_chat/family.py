@@ -164,15 +164,6 @@ class OpenAIChat(ApiFamily):
                 "choices": len(set(text) | set(finish)), "usage": usage, "events": len(events),
                 "terminated": bool(events) and events[-1].data == DONE}
 
-    # -- the official SDK --------------------------------------------------------------------------
-    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> Any:
-        from conformance.apis.openai_chat.sdk import check
-        return check(exchange, body)
-
-    def warm_sdk(self) -> None:
-        from conformance.apis.openai_chat.sdk import client
-        client()
-
 
 def _databricks_content(body: Any) -> tuple[Any, list[Finding]]:
     """Findings for list contents judged part by part, and the body with each such list replaced by

@@ -18,6 +18,11 @@ def client() -> Any:
                          http_client=httpx2.Client(transport=httpx2.MockTransport(sdk.httpx_handler)))
 
 
+def warm() -> None:
+    """Import the SDK and build its client now (a live run does, before its first reply)."""
+    client()
+
+
 def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     import openai
     from openai.resources.chat.completions import Completions

@@ -131,15 +131,6 @@ class OpenAIEmbeddings(ApiFamily):
                 "dimension": dims.pop() if len(dims) == 1 and None not in dims else None,
                 "encoding": kinds.pop() if len(kinds) == 1 and None not in kinds else None}
 
-    # -- the official SDK --------------------------------------------------------------------------
-    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> Any:
-        from conformance.apis.openai_embeddings.sdk import check
-        return check(exchange, body)
-
-    def warm_sdk(self) -> None:
-        from conformance.apis.openai_chat.sdk import client
-        client()
-
 
 def _request_body(exchange: Exchange) -> dict[str, Any]:
     body = exchange.request.json_body

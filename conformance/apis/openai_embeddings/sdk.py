@@ -10,6 +10,11 @@ from conformance.apis.openai_chat.sdk import client
 from conformance.core.exchange import Exchange
 
 
+def warm() -> None:
+    """Import the SDK and build its client now (a live run does, before its first reply)."""
+    client()
+
+
 def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     import openai
     from openai.resources.embeddings import Embeddings

@@ -148,15 +148,6 @@ class OpenAIResponses(ApiFamily):
                 "events": len(events), "terminated": _terminated(events, typed),
                 "error": (errors[0].get("error") or errors[0]) if errors else None}
 
-    # -- the official SDK --------------------------------------------------------------------------
-    def client_check(self, exchange: Exchange, body: dict[str, Any]) -> Any:
-        from conformance.apis.openai_responses.sdk import check
-        return check(exchange, body)
-
-    def warm_sdk(self) -> None:
-        from conformance.apis.openai_chat.sdk import client
-        client()
-
 
 @functools.cache
 def _event_definitions() -> dict[str, str]:
