@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from conformance import apis
 from conformance.core import disk_cache
 from conformance.core.modes import Mode
 from conformance.core.results import Result, Shape
@@ -89,7 +90,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="target name (targets/<name>.yaml); repeatable; default: targets marked default")
     g.addoption("--mode", choices=[str(m) for m in Mode], default=None, dest="conformance_mode",
                 help="replay (default, offline, from cassettes/), live (real HTTP) or record (live + write cassettes)")
-    g.addoption("--api", action="append", default=[], dest="conformance_api", help="only this API; repeatable")
+    g.addoption("--api", action="append", default=[], dest="conformance_api", choices=apis.api_ids(),
+                metavar="API", help=f"only this API ({', '.join(apis.api_ids())}); repeatable")
     g.addoption("--model", action="append", default=[], dest="conformance_model", help="only this model; repeatable")
     g.addoption("--feature", action="append", default=[], dest="conformance_feature",
                 help="only this feature (and its sub-features); repeatable")
