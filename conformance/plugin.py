@@ -287,16 +287,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = state_of(session.config)
     if state is None:
         return
+    planned = [_planned(item) for item in session.items]
+    sending = [p for p in planned if p is not None and not p.unsupported and not p.load_error]
+    cases = [p.case for p in sending if p.case is not None]
+    # The video clips are encoded in a child process: started now, on the other core, while the first
+    # tests run.
+    from conformance.load import media
+    media.encode_clips_ahead(set().union(*(media.referenced([c.request, c.options]) for c in cases)))
     if state.mode is Mode.LIVE and not _is_worker(session.config):
         # Live tests are sent ahead on per-target thread pools (limits.concurrency each), so one
         # process keeps the target busy. Not record: vcrpy patches httpx process-wide (prefetch.py).
         # Started before the SDKs are warmed: importing them (~0.7 s) overlaps the first requests.
         from conformance.run import prefetch
-        state.prefetch = prefetch.start(session.config, state, [_planned(i) for i in session.items], run_item)
+        state.prefetch = prefetch.start(session.config, state, planned, run_item)
     if state.mode.sends:
         from conformance.judge import clients
-        planned = (_planned(item) for item in session.items)
-        clients.warm({p.api for p in planned if p is not None and not p.unsupported and not p.load_error})
+        clients.warm({p.api for p in sending})
     # Everything built so far (modules, the plan, the collected items) lives until the end of the run:
     # moved out of the collector's reach, the garbage collections during the tests stop re-walking it.
     gc.freeze()

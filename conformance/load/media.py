@@ -15,6 +15,7 @@ fixture on a local HTTP server (127.0.0.1, started on demand), its media type, i
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import dataclasses
 import hashlib
 import io
@@ -173,6 +174,9 @@ def _ogg_crc(page: bytes) -> int:
 
 
 # -- video (PyAV = ffmpeg with libx264) ---------------------------------------------------------
+CLIP_CONTAINERS = ("mp4", "mov")
+
+
 def _clip(container: str) -> Callable[[], bytes]:
     """1 s, 32x32, 10 fps H.264 whose colour goes from red to blue, one step per frame.
 
@@ -182,19 +186,53 @@ def _clip(container: str) -> Callable[[], bytes]:
 
     The encoding runs in a fresh interpreter: in a long-lived process (a full test session with
     live gateways, threads and SDKs) the same call was seen to give different bytes now and then,
-    never in a fresh one, and a fixture whose bytes drift no longer matches its cassettes."""
+    never in a fresh one, and a fixture whose bytes drift no longer matches its cassettes. One
+    interpreter encodes every container (see encode_clips_ahead)."""
     def make() -> bytes:
-        code = ("import sys; from conformance.load.media import _encode_clip; "
-                f"sys.stdout.buffer.write(_encode_clip({container!r}))")
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "SYSTEMROOT")}
-        # The child imports this very package, wherever it was imported from.
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent)]
-                                            + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, env=env, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"encoding clip.{container} failed: {done.stderr.decode(errors='replace')[-500:]}")
-        return done.stdout
+        return _clips().result()[container]
     return make
+
+
+_clips_lock = threading.Lock()
+_clips_future: concurrent.futures.Future[dict[str, bytes]] | None = None
+
+
+def encode_clips_ahead(needed: set[str]) -> None:
+    """Start encoding the video clips now, in the background (a child process, so on another core),
+    when a run needs one of them (`needed`: fixture names) and the disk cache has them not."""
+    clips = {f"clip.{c}" for c in CLIP_CONTAINERS}
+    if needed & clips and (_disk is None or any(_from_disk(name) is None for name in clips)):
+        _clips()
+
+
+def _clips() -> concurrent.futures.Future[dict[str, bytes]]:
+    """Every clip container, encoded once per process by one fresh interpreter."""
+    global _clips_future
+    with _clips_lock:
+        if _clips_future is None:
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="conformance-clips")
+            _clips_future = pool.submit(_encode_clips_in_child)
+            pool.shutdown(wait=False)
+        return _clips_future
+
+
+def _encode_clips_in_child() -> dict[str, bytes]:
+    code = ("import sys; from conformance.load.media import CLIP_CONTAINERS, _encode_clip\n"
+            "for c in CLIP_CONTAINERS:\n"
+            "    clip = _encode_clip(c)\n"
+            "    sys.stdout.buffer.write(len(clip).to_bytes(8, 'big') + clip)\n")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "SYSTEMROOT")}
+    # The child imports this very package, wherever it was imported from.
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent)]
+                                        + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, env=env, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"encoding the video clips failed: {done.stderr.decode(errors='replace')[-500:]}")
+    out, rest = {}, done.stdout
+    for container in CLIP_CONTAINERS:
+        size = int.from_bytes(rest[:8], "big")
+        out[container], rest = rest[8:8 + size], rest[8 + size:]
+    return out
 
 
 def _encode_clip(container: str) -> bytes:
@@ -512,6 +550,17 @@ def resolve_case(case):
         return case
     where = f"{case.source} ({case.key})" if case.source else case.key
     return dataclasses.replace(case, request=resolve(case.request, where=where))
+
+
+def referenced(value: Any) -> set[str]:
+    """The names of the fixtures `value` (a request body, a case's options) refers to: media
+    references, and the `media` of a Files API upload option."""
+    if isinstance(value, dict):
+        own = {value["media"]} if isinstance(value.get("media"), str) else set()
+        return own.union(*(referenced(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(referenced(v) for v in value))
+    return set()
 
 
 def _has_reference(value: Any) -> bool:
