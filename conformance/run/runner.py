@@ -11,7 +11,7 @@ import httpx
 
 from conformance import apis
 from conformance.apis.base import ApiFamily, Flow
-from conformance.core.exchange import Exchange, Finding
+from conformance.core.exchange import Exchange, Finding, Request
 from conformance.core.modes import Mode
 from conformance.core.results import Verdict
 from conformance.judge.verdict import expectation_of, judge, status_spec
@@ -123,7 +123,7 @@ def _run(item: PlanItem, mode: Mode, cassettes_dir: Path, client: httpx.Client |
     return _verdict(fam, case, sent, item, mode, request, attempts, kept)
 
 
-def _send(fam: ApiFamily, case: Case, request: Any, session: Session, model: Model, surface: Surface) -> _Sent:
+def _send(fam: ApiFamily, case: Case, request: Request, session: Session, model: Model, surface: Surface) -> _Sent:
     """Send the test's requests through its cassette: the family's flow when the case asks for one
     (e.g. the Gemini Files API: upload, poll, then use the file), else the case's request and its
     follow-up turn."""
@@ -151,7 +151,7 @@ def _send(fam: ApiFamily, case: Case, request: Any, session: Session, model: Mod
     return sent
 
 
-def _verdict(fam: ApiFamily, case: Case, sent: _Sent, item: PlanItem, mode: Mode, request: Any,
+def _verdict(fam: ApiFamily, case: Case, sent: _Sent, item: PlanItem, mode: Mode, request: Request,
              attempts: list[dict[str, Any]], kept: str | None) -> Outcome:
     exchange, flow = sent.exchange, sent.flow
 
