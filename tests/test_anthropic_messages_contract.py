@@ -1,4 +1,4 @@
-"""The Anthropic Messages contract (conformance/apis/anthropic_messages.py + specs/anthropic-messages.json).
+"""The Anthropic Messages contract (conformance/apis/anthropic_messages/: family.py + spec.json).
 
 1. Hand-written replies shaped like real Anthropic ones: a conforming reply gives no findings; changing
    one thing gives the one finding for that rule (path and message).
@@ -10,30 +10,29 @@
 """
 from __future__ import annotations
 
-import base64
 import copy
-import gzip
+import functools
 import json
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-import yaml
 
 from conformance.apis import family, recognize, sse
 from conformance.apis.anthropic_messages.family import AnthropicMessages, is_beta
 from conformance.core.exchange import Exchange, Request
+from conformance.judge.verdict import judge
 from conformance.load import cases as case_loader
 from conformance.load import plan, targets
 from conformance.load.cases import Case, load_file
-from conformance.run import media_store, transport
-from conformance.run.runner import judge
+from conformance.run import transport
 from tests.cassette_kinds import single
+from tests.support import exchanges, recordings
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = ROOT / "cassettes" / "litellm-local" / "anthropic-messages"
 CASES = ROOT / "cases" / "anthropic-messages"
-SHARED = ROOT.parent / "shared" / "recordings" / "anthropic"
+SHARED = "anthropic"  # the sub-folder of the recordings (tests/support/recordings.py)
 
 FAM = AnthropicMessages()
 URL = "https://api.anthropic.com/v1/messages"
@@ -45,19 +44,14 @@ STOP_REASONS = ["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_tu
 # -- building exchanges -------------------------------------------------------------------------------
 
 def make_request(stream: bool = False, url: str = URL, headers: dict[str, str] | None = None) -> Request:
-    body: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 64,
-                            "messages": [{"role": "user", "content": "Say hello."}]}
-    if stream:
-        body["stream"] = True
-    return Request(method="POST", url=url, json_body=body, stream=stream,
-                   headers={"Content-Type": "application/json", "anthropic-version": "2023-06-01", **(headers or {})})
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Say hello."}]}
+    return exchanges.make_request(FAM, url, body, stream=stream,
+                                  headers={"anthropic-version": "2023-06-01", **(headers or {})})
 
 
-def exchange(body: Any, *, status: int = 200, content_type: str | None = "application/json",
-             request: Request | None = None) -> Exchange:
-    raw = json.dumps(body).encode() if isinstance(body, (dict, list)) else body.encode() if isinstance(body, str) else body
-    headers = {"content-type": content_type} if content_type is not None else {}
-    return Exchange(request=request or make_request(), status=status, headers=headers, body=raw)
+def exchange(body: Any, *, request: Request | None = None, **reply: Any) -> Exchange:
+    """A reply (exchanges.reply: status, content_type, headers) to `request` (default: a non-stream one)."""
+    return exchanges.reply(request or make_request(), body, **reply)
 
 
 def sse_body(events: list[tuple[str | None, Any]]) -> bytes:
@@ -78,8 +72,7 @@ def named(datas: list[dict[str, Any]]) -> list[tuple[str | None, Any]]:
     return [(d["type"], d) for d in datas]
 
 
-def found(ex: Exchange) -> list[tuple[str, str]]:
-    return [(f.path, f.message) for f in FAM.contract(ex)]
+found = functools.partial(exchanges.found, FAM)
 
 
 # -- conforming replies, modelled on real Anthropic ones ----------------------------------------------
@@ -121,14 +114,16 @@ def thinking_tool_datas() -> list[dict[str, Any]]:
     """A thinking block (thinking + signature deltas) then a tool_use block (input_json deltas)."""
     datas = stream_datas()
     blocks = [
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+        {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "The user wants"}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM"}},
         {"type": "content_block_stop", "index": 0},
         {"type": "content_block_start", "index": 1, "content_block": {
             "type": "tool_use", "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "name": "get_weather", "input": {}}},
         {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}},
-        {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"Paris\"}"}},
+        {"type": "content_block_delta", "index": 1,
+         "delta": {"type": "input_json_delta", "partial_json": "{\"city\": \"Paris\"}"}},
         {"type": "content_block_stop", "index": 1},
     ]
     datas[-2]["delta"]["stop_reason"] = "tool_use"
@@ -217,7 +212,8 @@ class TestNonStream:
             {"type": "thinking", "thinking": "Let me check.", "signature": "EqQBCgIYAhIM"},
             {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4a"},
             {"type": "text", "text": "Checking the weather.", "citations": None},
-            {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {"city": "Paris"}},
+            {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather",
+             "input": {"city": "Paris"}},
         ]
         assert found(exchange(body)) == []
 
@@ -237,7 +233,8 @@ class TestNonStream:
         body["stop_reason"] = None
         assert found(exchange(body)) == [("$.stop_reason", f"null is not one of {json.dumps(STOP_REASONS)}")]
 
-    @pytest.mark.parametrize("field", ["id", "type", "role", "content", "model", "stop_reason", "stop_sequence", "usage"])
+    @pytest.mark.parametrize("field", ["id", "type", "role", "content", "model", "stop_reason", "stop_sequence",
+                                       "usage"])
     def test_missing_required_field(self, field):
         body = message()
         del body[field]
@@ -370,11 +367,13 @@ class TestStream:
     def test_data_only_events(self):
         # OpenAI-style framing: no `event:` names at all.
         assert found(stream_exchange([(None, d) for d in stream_datas()])) == [
-            ("events[*]", "SSE event has no event: name; every event is named by its data.type (in 8 events, first at event 0)")]
+            ("events[*]", "SSE event has no event: name; every event is named by its data.type "
+                          "(in 8 events, first at event 0)")]
 
     def test_done_terminator_is_not_json(self):
         findings = FAM.contract(stream_exchange(named(stream_datas()) + [(None, "[DONE]")]))
-        assert len(findings) == 1 and findings[0].path == "events[8]" and findings[0].message.startswith("data is not JSON")
+        assert len(findings) == 1
+        assert findings[0].path == "events[8]" and findings[0].message.startswith("data is not JSON")
 
     def test_empty_stream(self):
         assert found(stream_exchange([])) == [("events", "stream has no events")]
@@ -400,7 +399,8 @@ class TestStream:
         for d in datas[5:9]:
             d["index"] = 2
         assert found(stream_exchange(named(datas))) == [
-            ("events[5].index", "content block index 2 out of order: expected 1 (indexes follow the final content array)")]
+            ("events[5].index",
+             "content block index 2 out of order: expected 1 (indexes follow the final content array)")]
 
     def test_block_started_twice(self):
         datas = stream_datas()
@@ -431,8 +431,10 @@ class TestStream:
         datas.insert(7, {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}})
         datas.insert(8, {"type": "content_block_stop", "index": 1})
         assert found(stream_exchange(named(datas))) == [
-            ("events[7].type", "content_block_start after message_delta (event 6); content blocks come before message_delta"),
-            ("events[8].type", "content_block_stop after message_delta (event 6); content blocks come before message_delta")]
+            ("events[7].type",
+             "content_block_start after message_delta (event 6); content blocks come before message_delta"),
+            ("events[8].type",
+             "content_block_stop after message_delta (event 6); content blocks come before message_delta")]
 
     def test_delta_for_a_block_sent_whole(self):
         datas = stream_datas()
@@ -446,7 +448,8 @@ class TestStream:
         datas = stream_datas()
         datas[4]["delta"] = {"type": "signature_delta", "signature": "EqQBCgIYAhIM"}
         assert found(stream_exchange(named(datas))) == [
-            ("events[4].delta.type", "signature_delta does not apply to a text block (expected text_delta or citations_delta)")]
+            ("events[4].delta.type",
+             "signature_delta does not apply to a text block (expected text_delta or citations_delta)")]
 
     def test_delta_of_unknown_kind(self):
         datas = stream_datas()
@@ -520,74 +523,19 @@ class TestSummary:
 
 # == real streams, one thing changed ===================================================================
 
-class _Loader(yaml.SafeLoader):
-    """safe_load plus Ruby's `!binary` tag (base64), as some recorders write it."""
-
-
-_Loader.add_constructor("!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node)))
-
-
-def _headers(raw: dict[str, Any] | None) -> dict[str, str]:
-    return {k.lower(): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in (raw or {}).items()}
-
-
-def _bytes(value: Any) -> bytes:
-    if value is None:
-        return b""
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
-
-
-def _exchange_of(interaction: dict[str, Any]) -> Exchange:
-    """An Exchange from a vcrpy interaction (plain or pydantic-ai's parsed_body variant)."""
-    req, resp = interaction["request"], interaction["response"]
-    if "parsed_body" in req:
-        body = req["parsed_body"]
-    else:
-        raw = _bytes(req["body"].get("string") if isinstance(req.get("body"), dict) else req.get("body"))
-        body = json.loads(raw) if raw.strip() else None
-    headers = _headers(resp.get("headers"))
-    if "parsed_body" in resp:
-        content = json.dumps(resp["parsed_body"]).encode("utf-8")
-    else:
-        content = _bytes(resp["body"].get("string") if isinstance(resp.get("body"), dict) else resp.get("body"))
-        if "gzip" in headers.get("content-encoding", "") or content[:2] == b"\x1f\x8b":
-            content = gzip.decompress(content)
-    request = Request(method=req["method"], url=req["uri"], headers=_headers(req.get("headers")), json_body=body,
-                      stream=FAM.request_is_stream(body, req["uri"]))
-    return Exchange(request=request, status=resp["status"]["code"], headers=headers, body=content)
-
-
 def litellm_cassettes() -> list[Path]:
     return sorted(CASSETTES.glob("*/*.yaml"))
 
 
 def litellm_exchange(path: Path) -> Exchange:
-    """The cassette's one interaction with its media tokens restored to the bytes that were sent."""
-    doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
-    assert len(doc["interactions"]) == 1, f"{path} should hold one interaction"
-    return _exchange_of(doc["interactions"][0])
+    return exchanges.from_cassette(path, FAM.api)
 
 
-def shared_interactions() -> list[tuple[str, int]]:
-    if not SHARED.is_dir():
-        return []
-    out = []
-    for path in sorted(SHARED.glob("*.yaml")) + sorted(SHARED.glob("*.yml")):
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-        for i, interaction in enumerate(doc.get("interactions") or []):
-            req = interaction.get("request") or {}
-            if FAM.recognizes(str(req.get("method", "")), str(req.get("uri", ""))):
-                out.append((path.name, i))
-    return out
+SHARED_MESSAGES = recordings.interactions_of(FAM.api, SHARED)
 
 
 def shared_exchange(name: str, index: int) -> Exchange:
-    doc = yaml.load((SHARED / name).read_text(encoding="utf-8"), Loader=_Loader)
-    return _exchange_of(doc["interactions"][index])
-
-
-SHARED_MESSAGES = shared_interactions()
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent")
+    return recordings.exchange(SHARED, name, index)
 
 
 def real_streams() -> list[Any]:
@@ -618,7 +566,8 @@ def rebuilt(ex: Exchange, events: Events) -> Exchange:
 
 
 def first(events: Events, kind: str, **match: Any) -> int:
-    return next(i for i, (_, d) in enumerate(events) if d["type"] == kind and all(d.get(k) == v for k, v in match.items()))
+    return next(i for i, (_, d) in enumerate(events)
+                if d["type"] == kind and all(d.get(k) == v for k, v in match.items()))
 
 
 def contract_set(ex: Exchange) -> set[tuple[str, str]]:
@@ -738,7 +687,7 @@ class TestRealStreamRules:
 
 # == the shared recordings of real Anthropic traffic ====================================================
 
-@needs_shared
+@recordings.needed(SHARED)
 def test_shared_recordings_hold_messages_traffic():
     kinds = set()
     for name, index in SHARED_MESSAGES:
@@ -748,11 +697,11 @@ def test_shared_recordings_hold_messages_traffic():
     assert len(STREAMS) > len([p for p in litellm_cassettes() if p.parent.name == "stream"])
 
 
-@needs_shared
+@recordings.needed(SHARED)
 @pytest.mark.parametrize("name,index", SHARED_MESSAGES or [("(none)", 0)], ids=lambda v: str(v))
 def test_real_anthropic_replies_pass_the_contract(name, index):
     if name == "(none)":
-        pytest.skip("no /v1/messages interactions in the shared recordings")
+        recordings.unavailable(f"no /v1/messages interactions in {recordings.folder(SHARED)}")
     ex = shared_exchange(name, index)
     assert [str(f) for f in FAM.contract(ex)] == []
     s = FAM.summary(ex)

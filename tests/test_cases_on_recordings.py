@@ -1,31 +1,29 @@
 """The reasoning and media cases' own expectations, applied to real replies recorded from OpenAI,
-Anthropic and Gemini (../shared/recordings, read in place; skipped when the folder is absent).
+Anthropic and Gemini (../shared/recordings, read in place; skipped when the folder is absent, failed
+when CONFORMANCE_RECORDINGS=required: tests/support/recordings.py).
 
 These cases cannot run on the local gateways (no local model reasons or sees) and the Databricks
 target ships no cassettes, so this is where their expectations (`status`, `body`, `summary`) are
 shown to ACCEPT what real providers send, and, with one thing changed in such a reply, to REJECT it.
 Only `case` findings count here: the contract verdict on these recordings is `conformance validate`'s
-business (tests/test_validate*.py). The Exchange is built from the recorded interaction with
-validate.py's readers, and judged with runner.judge / runner.expectation_of, as a run would.
+business (tests/test_validate*.py). The Exchange is read from the recorded interaction by
+conformance.load.captured (as validate reads it), and judged with judge.verdict's judge and
+expectation_of, as a run would.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from conformance import apis
 from conformance.core.exchange import Exchange, Request
-from conformance.judge import validate
+from conformance.judge.verdict import expectation_of, judge
 from conformance.load import cases
-from conformance.run import runner
+from tests.support import recordings
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDINGS = Path(os.environ.get("CONFORMANCE_RECORDINGS", ROOT.parent / "shared" / "recordings"))
-
-needs_recordings = pytest.mark.skipif(not RECORDINGS.is_dir(), reason=f"no recordings folder at {RECORDINGS}")
 
 # case key -> (recording, interaction index, why that recorded reply represents the case's reply).
 # A recording represents a case when it answers the same kind of request (same API, same feature
@@ -118,27 +116,17 @@ def load_case(key: str) -> cases.Case:
 
 
 def recorded(rel: str, index: int):
-    """The API family and the Exchange of one recorded interaction, read with validate.py's readers
-    (the same steps as validate.judge_interaction, which does not hand its Exchange out)."""
-    interaction = validate.read_cassette(RECORDINGS / rel)[index]
-    req, resp = interaction["request"], interaction["response"]
-    method, url = str(req["method"]).upper(), str(req["uri"])
-    fam = apis.recognize(method, url)
-    assert fam is not None, f"{rel}#{index}: {method} {url} is not an endpoint any API module knows"
-    req_headers = validate._headers(req.get("headers"))
-    body = validate._request_json(req, req_headers)
-    resp_headers = validate._headers(resp.get("headers"))
-    status = resp["status"]["code"] if isinstance(resp["status"], dict) else resp["status"]
-    request = Request(method=method, url=url, headers=req_headers, json_body=body,
-                      stream=fam.request_is_stream(body, url))
-    return fam, Exchange(request=request, status=status, headers=resp_headers,
-                         body=validate._body_bytes(resp, resp_headers))
+    """The API family and the Exchange of interaction `index` of the recording `rel` (e.g.
+    openai/pai-chat-o3mini.yaml), read by conformance.load.captured as `conformance validate` reads it."""
+    sub, name = rel.split("/")
+    exchange = recordings.exchange(sub, name, index)
+    return apis.recognize(exchange.request.method, exchange.request.url), exchange
 
 
 def case_findings(key: str, fam, exchange: Exchange) -> list[str]:
     case = load_case(key)
     assert fam.api == case.api
-    findings = runner.judge(fam, exchange, runner.expectation_of(case))
+    findings = judge(fam, exchange, expectation_of(case))
     return [str(f) for f in findings if f.layer == "case"]
 
 
@@ -163,7 +151,7 @@ def with_events(fam, exchange: Exchange, edit) -> Exchange:
 
 # -- every mapped case accepts its recorded reply --------------------------------------------------
 
-@needs_recordings
+@recordings.needed()
 @pytest.mark.parametrize("key,rel,index,why", MAP, ids=[f"{k}<-{r}#{i}" for k, r, i, _ in MAP])
 def test_case_accepts_the_recorded_reply(key, rel, index, why):
     fam, exchange = recorded(rel, index)
@@ -177,7 +165,7 @@ def test_every_mapped_case_exists():
 
 # -- with one thing changed, the expectations bite -------------------------------------------------
 
-@needs_recordings
+@recordings.needed()
 def test_openai_chat_effort_none_rejects_a_reply_that_reasoned():
     # o3-mini spent 64 reasoning tokens: not what reasoning_effort none may answer with.
     fam, exchange = recorded("openai/pai-chat-o3mini.yaml", 0)
@@ -185,7 +173,7 @@ def test_openai_chat_effort_none_rejects_a_reply_that_reasoned():
     assert any("reasoning_tokens" in f for f in case_findings("openai-chat/reasoning/effort-none", fam, exchange))
 
 
-@needs_recordings
+@recordings.needed()
 def test_openai_chat_effort_case_rejects_an_empty_answer():
     fam, exchange = recorded("openai/pai-chat-o3mini.yaml", 0)
     body = exchange.json()
@@ -194,7 +182,7 @@ def test_openai_chat_effort_case_rejects_an_empty_answer():
                                                           with_json(exchange, body)))
 
 
-@needs_recordings
+@recordings.needed()
 def test_openai_responses_reasoning_item_dropped_is_rejected():
     # reasoning_tokens 9 were spent, so the reasoning item must be listed.
     fam, exchange = recorded("openai/otel-resp-reasoning.yaml", 0)
@@ -203,7 +191,7 @@ def test_openai_responses_reasoning_item_dropped_is_rejected():
     assert case_findings("openai-responses/reasoning/effort-low-summary-auto", fam, with_json(exchange, body))
 
 
-@needs_recordings
+@recordings.needed()
 def test_openai_responses_malformed_reasoning_item_is_rejected():
     fam, exchange = recorded("openai/otel-resp-reasoning.yaml", 0)
     body = exchange.json()
@@ -212,7 +200,7 @@ def test_openai_responses_malformed_reasoning_item_is_rejected():
     assert any("$.output" in f for f in found)
 
 
-@needs_recordings
+@recordings.needed()
 def test_openai_responses_stream_without_reasoning_item_is_rejected():
     fam, exchange = recorded("openai/pai-resp-stream-reasoning.yaml", 0)
 
@@ -225,7 +213,7 @@ def test_openai_responses_stream_without_reasoning_item_is_rejected():
     assert case_findings("openai-responses/reasoning/reasoning-stream", fam, changed)
 
 
-@needs_recordings
+@recordings.needed()
 def test_anthropic_thinking_block_removed_from_stream_is_rejected():
     fam, exchange = recorded("anthropic/pai-msg-stream-thinking.yaml", 0)
 
@@ -235,7 +223,7 @@ def test_anthropic_thinking_block_removed_from_stream_is_rejected():
     assert any("summary.blocks" in f for f in found)
 
 
-@needs_recordings
+@recordings.needed()
 def test_anthropic_redacted_thinking_removed_is_rejected():
     fam, exchange = recorded("anthropic/pai-msg-redacted-thinking.yaml", 0)
     body = exchange.json()
@@ -246,7 +234,7 @@ def test_anthropic_redacted_thinking_removed_is_rejected():
                                                             fam, changed))
 
 
-@needs_recordings
+@recordings.needed()
 def test_anthropic_thinking_block_without_signature_is_rejected():
     fam, exchange = recorded("anthropic/pai-msg-redacted-thinking.yaml", 0)
     body = exchange.json()
@@ -255,7 +243,7 @@ def test_anthropic_thinking_block_without_signature_is_rejected():
     assert any("$.content" in f for f in found)
 
 
-@needs_recordings
+@recordings.needed()
 def test_gemini_thinking_not_accounted_is_rejected():
     fam, exchange = recorded("gemini/pai-gem-thinking.yaml", 0)
     body = exchange.json()
@@ -264,17 +252,18 @@ def test_gemini_thinking_not_accounted_is_rejected():
     assert any("thoughtsTokenCount" in f for f in found)
 
 
-@needs_recordings
+@recordings.needed()
 def test_gemini_answer_that_is_only_thoughts_is_rejected():
     # The thought parts are not the answer: with the answer part gone, the text is empty.
     fam, exchange = recorded("gemini/pai-gem-thinking.yaml", 0)
     body = exchange.json()
-    body["candidates"][0]["content"]["parts"] = [p for p in body["candidates"][0]["content"]["parts"] if p.get("thought")]
+    content = body["candidates"][0]["content"]
+    content["parts"] = [p for p in content["parts"] if p.get("thought")]
     found = case_findings("gemini/reasoning/thinking-level-high-include-thoughts", fam, with_json(exchange, body))
     assert any("summary.text" in f for f in found)
 
 
-@needs_recordings
+@recordings.needed()
 def test_gemini_stream_thinking_not_accounted_is_rejected():
     fam, exchange = recorded("gemini/pai-gem-stream-thinking.yaml", 0)
 
@@ -287,7 +276,7 @@ def test_gemini_stream_thinking_not_accounted_is_rejected():
     assert any("thoughtsTokenCount" in f for f in found)
 
 
-@needs_recordings
+@recordings.needed()
 def test_gemini_media_reply_without_answer_is_rejected():
     fam, exchange = recorded("gemini/pai-gem-filedata-youtube.yaml", 0)
     body = exchange.json()

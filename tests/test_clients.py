@@ -1,4 +1,5 @@
-"""The `client` verdict layer (conformance/clients.py): the official SDKs read every reply.
+"""The `client` verdict layer (conformance/judge/clients.py dispatching to each family's apis/<api>/sdk.py,
+on the machinery of apis/sdk.py): the official SDKs read every reply.
 
 1. Every shipped cassette (all targets, all APIs) goes through its SDK: the SDK call a user would make
    is made, it sends one request (answered from the cassette), and it gives the findings expected —
@@ -15,6 +16,7 @@
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import socket
@@ -27,38 +29,28 @@ from typing import Any, Callable
 import pytest
 
 from conformance import apis
-from conformance.core.exchange import Exchange, Finding, Request
-from conformance.judge import clients, validate
-from conformance.report import core as report
-from conformance.run import media_store
+from conformance.apis import sdk
+from conformance.apis.anthropic_messages import sdk as anthropic_sdk
+from conformance.apis.databricks_invocations import sdk as databricks_sdk
+from conformance.apis.gemini import sdk as genai_sdk
+from conformance.apis.openai_chat import sdk as openai_sdk
+from conformance.core.exchange import Exchange, Finding
+from conformance.judge import clients
+from conformance.load import captured, media_store
+from conformance.report import document
+from tests.support import recordings
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = ROOT / "cassettes"
-SHARED = ROOT.parent / "shared" / "recordings"
 CASSETTE_FILES = sorted(CASSETTES.rglob("*.yaml"))
 
 
 def load(path: Path, api: str | None = None) -> list[tuple[str, Exchange]]:
-    """(api, exchange) for every interaction of a vcrpy cassette, as the runner replays it: request
-    body and stream flag, status, lower-cased headers, decoded body bytes."""
-    out = []
-    # Media payloads stored once by digest (cassettes/_media) go back in, as the replay does.
-    cassette = media_store.restore({"interactions": validate.read_cassette(path)}, media_store.media_dir_for(path))
-    for it in cassette["interactions"]:
-        req, resp = it["request"], it["response"]
-        method, url = str(req["method"]).upper(), str(req["uri"])
-        fam = apis.family(api) if api else apis.recognize(method, url)
-        if fam is None:
-            continue
-        req_headers = validate._headers(req.get("headers"))
-        body = validate._request_json(req, req_headers)
-        headers = validate._headers(resp.get("headers"))
-        status = resp["status"]["code"] if isinstance(resp.get("status"), dict) else resp.get("status")
-        request = Request(method=method, url=url, headers=req_headers, json_body=body,
-                          stream=fam.request_is_stream(body, url))
-        out.append((fam.api, Exchange(request=request, status=status, headers=headers,
-                                      body=validate._body_bytes(resp, headers))))
-    return out
+    """(api, exchange) for every interaction of a vcrpy cassette whose endpoint an API knows (every one,
+    given `api`), read by conformance.load.captured as the runner replays it: media payloads stored once
+    by digest (cassettes/_media) put back first."""
+    return [(c.api, c.exchange) for c in captured.exchanges(path, api, media_dir=media_store.media_dir_for(path))
+            if c.exchange is not None]
 
 
 def shipped(rel: str) -> tuple[str, Exchange]:
@@ -77,8 +69,8 @@ def with_json(exchange: Exchange, change: Callable[[Any], None], **fields: Any) 
 def without_events(exchange: Exchange, kind: str) -> Exchange:
     """The stream with every SSE event of `kind` (its event name or data type) taken out."""
     blocks = re.split(rb"\r?\n\r?\n", exchange.body)
-    keep = [b for b in blocks if not re.search(rb'(^event: ' + kind.encode() + rb'$)|("type": ?"' + kind.encode() + rb'")',
-                                               b, re.M)]
+    named = re.compile(rb'(^event: ' + kind.encode() + rb'$)|("type": ?"' + kind.encode() + rb'")', re.M)
+    keep = [b for b in blocks if not named.search(b)]
     assert len(keep) < len(blocks), f"no {kind} event in the recorded stream"
     return replace(exchange, body=b"\n\n".join(keep))
 
@@ -115,14 +107,15 @@ EXPECTED_SKIPS = {
 
 def test_every_api_has_cassettes_judged_by_its_sdk():
     apis_shipped = {p.relative_to(CASSETTES).parts[1] for p in CASSETTE_FILES}
-    assert apis_shipped == set(clients.SDK_OF_API), "a shipped API without an SDK check (or the reverse)"
+    judged = {fam.api for fam in apis.families() if fam.sdks}
+    assert apis_shipped == judged, "a shipped API without an SDK check (or the reverse)"
 
 
 @pytest.mark.parametrize("path", CASSETTE_FILES, ids=lambda p: str(p.relative_to(CASSETTES)))
 def test_shipped_cassette_through_its_sdk(path: Path):
     rel = str(path.relative_to(CASSETTES))
     api = path.relative_to(CASSETTES).parts[1]
-    for api, exchange in load(path, api):
+    for _, exchange in load(path, api):  # every interaction, read as the API of its folder
         check = clients.client_check(api, exchange)
         if GEMINI_FILES.search(exchange.request.url):
             # Files API steps of a flow (upload, get, delete): no google-genai `files` call is wired
@@ -201,7 +194,8 @@ def test_openai_responses_stream_whose_response_id_changes():
     first_id = re.search(rb'"id":"(resp_[^"]+)"', ex.body).group(1)
     head, tail = ex.body.rsplit(first_id, 1)  # the last mention: the terminal event's response
     check = clients.client_check(api, replace(ex, body=head + b"resp_other" + tail))
-    assert messages(check) == ["the SDK could not consume the reply: RuntimeError: Lifecycle response identity changed."]
+    assert messages(check) == ["the SDK could not consume the reply: RuntimeError: Lifecycle response identity "
+                               "changed."]
 
 
 def test_openai_embeddings_base64_of_a_partial_float():
@@ -320,12 +314,12 @@ def test_a_wrong_exception_for_an_error_reply_is_a_finding():
     _, ex = shipped(ERRORS["openai-chat"])
 
     def call():
-        clients._serve()  # the request went out and got the error reply...
+        sdk._serve()  # the request went out and got the error reply...
         raise KeyError("error")  # ...and the SDK crashed reading it
 
     import openai
-    check = clients._run(ex, "$client.openai.chat.completions.create", call, lambda r: [],
-                         clients._status_error(openai.APIStatusError), "openai.APIStatusError")
+    check = sdk.run(ex, "$client.openai.chat.completions.create", call, lambda r: [],
+                    sdk.status_error(openai.APIStatusError), "openai.APIStatusError")
     assert messages(check) == ["HTTP 400 must raise openai.APIStatusError; the SDK raised KeyError: 'error'"]
 
 
@@ -333,10 +327,10 @@ def test_an_error_reply_the_sdk_returns_normally_from_is_a_finding():
     _, ex = shipped(ERRORS["openai-chat"])
 
     def call():
-        clients._serve()
+        sdk._serve()
         return {"ok": True}
 
-    check = clients._run(ex, "$client.x", call, lambda r: [], clients._status_error(Exception), "X")
+    check = sdk.run(ex, "$client.x", call, lambda r: [], sdk.status_error(Exception), "X")
     assert messages(check) == ["HTTP 400 must raise X; the SDK returned a dict instead"]
 
 
@@ -362,7 +356,7 @@ def test_no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    builders = (clients._openai, clients._anthropic, clients._genai, clients._databricks)
+    builders = (openai_sdk.client, anthropic_sdk.client, genai_sdk.client, databricks_sdk.client)
     for build in builders:
         build.cache_clear()  # construction too: databricks-sdk probes its host while configuring
     try:
@@ -405,16 +399,20 @@ def test_each_thread_reads_its_own_reply():
 
 
 def test_a_request_outside_the_layer_is_refused():
-    with pytest.raises(Exception):
-        clients._openai().models.list()
+    with pytest.raises(RuntimeError, match="sent a request outside client_findings"):
+        openai_sdk.client().models.list()
 
 
-def test_sdk_versions_are_the_pinned_ones_report_records():
+def test_sdk_versions_are_the_installed_pinned_sdks_the_families_declare():
+    """results.json records document.sdk_versions(): each SDK distribution the API families declare (each
+    once), with the version installed, which is the one pyproject.toml pins."""
+    declared = [name for fam in apis.families() for name in fam.sdks]
+    assert set(declared) == {"openai", "anthropic", "google-genai", "databricks-sdk"}
+    versions = document.sdk_versions()
+    assert sorted(versions) == sorted(set(declared))
+    assert versions == {name: importlib.metadata.version(name) for name in declared}
     pins = dict(re.findall(r'"([a-z-]+)==([0-9.]+)"', (ROOT / "pyproject.toml").read_text(encoding="utf-8")))
-    versions = clients.sdk_versions()
-    assert versions == report.sdk_versions()
-    assert set(versions) == set(report.SDKS) == set(clients.SDK_OF_API.values())
-    assert versions == {name: pins[name] for name in report.SDKS}
+    assert versions == {name: pins[name] for name in declared}
 
 
 def test_no_sdk_for_an_api_is_no_finding():
@@ -440,16 +438,17 @@ SHARED_FINDINGS = {
 
 
 def test_shared_recordings_through_the_sdks():
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} is not here")
+    folder = recordings.need()
     judged = 0
     got: dict[tuple[str, int], list[Finding]] = {}
-    for path in sorted(SHARED.rglob("*.yaml")):
-        for i, (api, ex) in enumerate(load(path)):
-            check = clients.client_check(api, ex)
+    for path in sorted(folder.rglob("*.yaml")):
+        for one in captured.exchanges(path):
+            if one.exchange is None:
+                continue  # an endpoint no API knows (media downloads, token refreshes, ...)
+            check = clients.client_check(one.api, one.exchange)
             assert check.sent <= 1
             judged += check.sent
             if check.findings:
-                got[(str(path.relative_to(SHARED)), i)] = check.findings
+                got[(str(path.relative_to(folder)), one.index)] = check.findings
     assert got == SHARED_FINDINGS
     assert judged >= 70, "most real exchanges must reach an SDK"

@@ -1,5 +1,5 @@
-"""The Databricks serving-endpoint invocations contract (conformance/apis/databricks_invocations.py +
-specs/databricks-invocations.json), checked against small hand-written replies shaped like the ones
+"""The Databricks serving-endpoint invocations contract (conformance/apis/databricks_invocations/: family.py
++ spec.json), checked against small hand-written replies shaped like the ones
 Databricks documents, and against the cassettes recorded from the MLflow AI Gateway.
 
 Each rule test starts from a reply that follows the published API (shown to give no findings),
@@ -8,20 +8,20 @@ changes one thing, and asserts the finding that change causes: its JSON path and
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conformance import apis
 from conformance.apis.databricks_invocations.family import DatabricksInvocations
 from conformance.core.exchange import Exchange, Request
+from conformance.judge.verdict import judge
 from conformance.load.cases import Case, load_file
 from conformance.load.targets import Auth, Surface
-from conformance.run import media_store
-from conformance.run.runner import judge
+from tests.support import exchanges
 
 FAM = DatabricksInvocations()
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,18 +33,14 @@ NO_AUTH = Auth("none")
 # -- building exchanges -------------------------------------------------------------------------------
 
 def make_request(stream: bool = False, **extra: Any) -> Request:
-    body: dict[str, Any] = {"messages": [{"role": "user", "content": "What is a mixture of experts model?"}],
-                            "max_tokens": 100, "temperature": 0.1, **extra}
-    if stream:
-        body["stream"] = True
-    return Request(method="POST", url=URL, headers={"Content-Type": "application/json"}, json_body=body, stream=stream)
+    body = {"messages": [{"role": "user", "content": "What is a mixture of experts model?"}],
+            "max_tokens": 100, "temperature": 0.1, **extra}
+    return exchanges.make_request(FAM, URL, body, stream=stream)
 
 
-def exchange(body: Any, *, status: int = 200, content_type: str | None = "application/json",
-             request: Request | None = None) -> Exchange:
-    raw = json.dumps(body).encode() if isinstance(body, (dict, list)) else body.encode() if isinstance(body, str) else body
-    headers = {"content-type": content_type} if content_type is not None else {}
-    return Exchange(request=request or make_request(), status=status, headers=headers, body=raw)
+def exchange(body: Any, *, request: Request | None = None, **reply: Any) -> Exchange:
+    """A reply (exchanges.reply: status, content_type, headers) to `request` (default: a non-stream one)."""
+    return exchanges.reply(request or make_request(), body, **reply)
 
 
 def sse(events: list[Any]) -> bytes:
@@ -55,8 +51,7 @@ def stream_exchange(events: list[Any], content_type: str = "text/event-stream; c
     return exchange(sse(events), content_type=content_type, request=make_request(stream=True))
 
 
-def found(ex: Exchange) -> list[tuple[str, str]]:
-    return [(f.path, f.message) for f in FAM.contract(ex)]
+found = functools.partial(exchanges.found, FAM)
 
 
 # -- conforming replies ---------------------------------------------------------------------------------
@@ -184,7 +179,8 @@ class TestNonStream:
         # 'Reasoning models': content is a list of a reasoning block and a text block.
         body = completion()
         body["choices"][0]["message"]["content"] = [
-            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "The question...", "signature": "EqoB"}]},
+            {"type": "reasoning",
+             "summary": [{"type": "summary_text", "text": "The question...", "signature": "EqoB"}]},
             {"type": "text", "text": "# Why the Sky Is Blue"}]
         assert found(exchange(body)) == []
         assert FAM.summary(exchange(body))["text"] == "# Why the Sky Is Blue"
@@ -284,7 +280,8 @@ class TestStream:
 
     def test_stream_summary(self):
         s = FAM.summary(stream_exchange(stream_events()))
-        assert (s["text"], s["finish_reason"], s["role"], s["terminated"], s["events"]) == ("Hello", "stop", "assistant", True, 4)
+        assert (s["text"], s["finish_reason"], s["role"], s["terminated"], s["events"]) == (
+            "Hello", "stop", "assistant", True, 4)
 
 
 # == errors ==================================================================================================
@@ -328,7 +325,8 @@ class TestErrors:
 
     def test_error_that_is_not_json(self):
         findings = found(exchange("Bad Gateway", status=502, content_type="text/html"))
-        assert len(findings) == 1 and findings[0][0] == "$" and findings[0][1].startswith("error reply body is not JSON")
+        assert len(findings) == 1
+        assert findings[0][0] == "$" and findings[0][1].startswith("error reply body is not JSON")
 
     def test_error_envelope_on_a_success_status(self):
         assert found_envelope(exchange({"error_code": "X", "message": "y"}, status=200)) == [
@@ -367,18 +365,7 @@ RECORDED = ROOT / "cassettes" / "mlflow-local" / "databricks-invocations"
 
 
 def recorded(feature: str) -> list[tuple[Exchange, Path]]:
-    out = []
-    for path in sorted((RECORDED / feature).glob("*.yaml")):
-        doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
-        assert len(doc["interactions"]) == 1, f"{path} should hold one interaction"
-        interaction = doc["interactions"][0]
-        req, resp = interaction["request"], interaction["response"]
-        body = json.loads(req["body"])
-        request = Request(req["method"], req["uri"], {}, body, stream=body.get("stream") is True)
-        headers = {k.lower(): v[0] if isinstance(v, list) else v for k, v in resp["headers"].items()}
-        raw = resp["body"]["string"]
-        out.append((Exchange(request, resp["status"]["code"], headers, raw.encode() if isinstance(raw, str) else raw), path))
-    return out
+    return [(exchanges.from_cassette(path, FAM.api), path) for path in sorted((RECORDED / feature).glob("*.yaml"))]
 
 
 def test_recorded_mlflow_chat_replies_conform():

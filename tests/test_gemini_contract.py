@@ -1,4 +1,4 @@
-"""The Gemini API contract (conformance/apis/gemini.py + specs/gemini.json).
+"""The Gemini API contract (conformance/apis/gemini/: family.py + spec.json).
 
 1. Hand-written replies shaped like real Gemini API / Vertex AI ones: a conforming reply gives no
    findings; changing one thing gives the one finding that change causes (JSON path and message).
@@ -7,29 +7,26 @@
    real recorded stream with one thing changed.
 3. ../shared/recordings/gemini/ (real Gemini API and Vertex AI traffic, read in place, never copied):
    every generateContent / streamGenerateContent exchange conforms; the stream rules are shown on
-   those streams too. These tests skip when the folder is absent.
+   those streams too. These tests skip when the folder is absent (tests/support/recordings.py).
 """
 from __future__ import annotations
 
-import base64
 import copy
 import functools
-import gzip
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conformance.apis.gemini.family import FAMILY, Gemini, camelize, decode_json_array, sse_cut_off, wants_sse
 from conformance.core.exchange import Exchange, Request
+from conformance.judge.verdict import judge
 from conformance.load import media
 from conformance.load.cases import Case, load_file
 from conformance.load.targets import Auth, Surface
-from conformance.run import media_store
-from conformance.run.runner import judge
 from tests.cassette_kinds import single
+from tests.support import exchanges, recordings
 
 FAM = Gemini()
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,16 +46,16 @@ FINISH_REASONS = ["FINISH_REASON_UNSPECIFIED", "STOP", "MAX_TOKENS", "SAFETY", "
 # -- building exchanges -------------------------------------------------------------------------------
 
 def make_request(url: str = URL) -> Request:
-    body = {"contents": [{"role": "user", "parts": [{"text": "Say hello."}]}], "generationConfig": {"maxOutputTokens": 32}}
-    return Request(method="POST", url=url, headers={"Content-Type": "application/json"}, json_body=body,
-                   stream=FAM.request_is_stream(body, url))
+    """A request to `url`, which streams when the URL says so (streamGenerateContent)."""
+    body = {"contents": [{"role": "user", "parts": [{"text": "Say hello."}]}],
+            "generationConfig": {"maxOutputTokens": 32}}
+    return exchanges.make_request(FAM, url, body)
 
 
-def exchange(body: Any, *, status: int = 200, content_type: str | None = "application/json; charset=UTF-8",
-             url: str = URL) -> Exchange:
-    raw = json.dumps(body).encode() if isinstance(body, (dict, list)) else body.encode() if isinstance(body, str) else body
-    headers = {"content-type": content_type} if content_type is not None else {"vary": "Origin"}
-    return Exchange(request=make_request(url), status=status, headers=headers, body=raw)
+def exchange(body: Any, *, url: str = URL, content_type: str | None = "application/json; charset=UTF-8",
+             **reply: Any) -> Exchange:
+    """A reply (exchanges.reply: status, content_type, headers) to a request to `url`."""
+    return exchanges.reply(make_request(url), body, content_type=content_type, **reply)
 
 
 def sse(chunks: list[Any], sep: str = "\r\n\r\n") -> str:
@@ -80,8 +77,7 @@ def array_exchange(chunks: list[Any], **kw: Any) -> Exchange:
     return exchange(array(chunks), url=ARRAY_URL, **kw)
 
 
-def found(ex: Exchange) -> list[tuple[str, str]]:
-    return [(f.path, f.message) for f in FAM.contract(ex)]
+found = functools.partial(exchanges.found, FAM)
 
 
 # -- conforming replies, modelled on real ones ---------------------------------------------------------
@@ -126,8 +122,8 @@ def stream_chunks() -> list[dict[str, Any]]:
 # == requests ==========================================================================================
 
 def case(**kw: Any) -> Case:
-    base = dict(api="gemini", feature="text", id="c", request={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]},
-                expect={}, requires=())
+    base = dict(api="gemini", feature="text", id="c",
+                request={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}, expect={}, requires=())
     base.update(kw)
     return Case(**base)
 
@@ -209,7 +205,8 @@ class TestGenerateContent:
 
     def test_snake_case_reply_conforms(self):
         # proto3 JSON parsers accept the original field names (Vertex AI REST, some gateways).
-        body = {"candidates": [{"content": {"parts": [{"text": "Hi", "thought_signature": "CiIB0e2K"}], "role": "model"},
+        body = {"candidates": [{"content": {"parts": [{"text": "Hi", "thought_signature": "CiIB0e2K"}],
+                                            "role": "model"},
                                 "finish_reason": "STOP", "safety_ratings": [{"category": "HARM_CATEGORY_HARASSMENT",
                                                                              "probability": "NEGLIGIBLE"}]}],
                 "usage_metadata": {"prompt_token_count": 4, "candidates_token_count": 1, "total_token_count": 5},
@@ -319,7 +316,8 @@ class TestGenerateContent:
     def test_role_must_be_model(self):
         body = response()
         body["candidates"][0]["content"]["role"] = "assistant"
-        assert found(exchange(body)) == [("$.candidates[0].content.role", '"assistant" is not one of ["model", "", null]')]
+        assert found(exchange(body)) == [
+            ("$.candidates[0].content.role", '"assistant" is not one of ["model", "", null]')]
 
     def test_part_with_two_data_fields(self):
         body = response()
@@ -330,12 +328,14 @@ class TestGenerateContent:
     def test_function_call_without_name(self):
         body = response()
         body["candidates"][0]["content"]["parts"] = [{"functionCall": {"args": {"x": 1}}}]
-        assert found(exchange(body)) == [("$.candidates[0].content.parts[0].functionCall.name", "required field is missing")]
+        assert found(exchange(body)) == [
+            ("$.candidates[0].content.parts[0].functionCall.name", "required field is missing")]
 
     def test_file_data_without_uri(self):
         body = response()
         body["candidates"][0]["content"]["parts"] = [{"fileData": {"mimeType": "image/png"}}]
-        assert found(exchange(body)) == [("$.candidates[0].content.parts[0].fileData.fileUri", "required field is missing")]
+        assert found(exchange(body)) == [
+            ("$.candidates[0].content.parts[0].fileData.fileUri", "required field is missing")]
 
     def test_thought_signature_must_be_base64(self):
         body = response()
@@ -384,8 +384,11 @@ class TestGenerateContent:
             ("$headers.content-type", "expected application/json, got text/plain")]
 
     def test_capture_without_any_header_is_not_judged_on_content_type(self):
-        ex = Exchange(request=make_request(), status=200, headers={}, body=json.dumps(response()).encode())
-        assert found(ex) == []
+        assert found(exchange(response(), content_type=None, headers={})) == []
+
+    def test_missing_content_type(self):
+        assert found(exchange(response(), content_type=None)) == [
+            ("$headers.content-type", "expected application/json, got none")]
 
     def test_summary(self):
         assert FAM.summary(exchange(response())) == {
@@ -448,7 +451,8 @@ class TestStreams:
         chunks[0]["candidates"][0]["finishReason"] = "STOP"
         del chunks[2]["candidates"][0]["finishReason"]
         assert found(sse_exchange(chunks)) == [
-            ("events[*].candidates[0]", "candidate 0 continues after its finishReason (event 0) (in 2 events, first at event 1)")]
+            ("events[*].candidates[0]",
+             "candidate 0 continues after its finishReason (event 0) (in 2 events, first at event 1)")]
 
     def test_candidate_that_never_finishes(self):
         chunks = stream_chunks()
@@ -484,14 +488,16 @@ class TestStreams:
         ex = exchange(body, url=SSE_URL, content_type="text/event-stream")
         assert sse_cut_off(ex.body)
         assert found(ex) == [
-            ("events", "the stream ends inside an event (no blank line after its last data line), so that event is lost"),
+            ("events",
+             "the stream ends inside an event (no blank line after its last data line), so that event is lost"),
             ("candidates[0]", "candidate 0 never got a finishReason")]
         assert FAM.summary(ex)["terminated"] is False
 
     def test_truncated_json_array(self):
         body = array(stream_chunks())[:-2]  # the closing bracket is missing
         ex = exchange(body, url=ARRAY_URL)
-        assert found(ex) == [("events", "the JSON array is not complete: the body ends after 3 elements (no closing ])")]
+        assert found(ex) == [
+            ("events", "the JSON array is not complete: the body ends after 3 elements (no closing ])")]
         assert FAM.summary(ex)["terminated"] is False
         assert FAM.summary(ex)["text"] == "Hello there!"
 
@@ -523,7 +529,8 @@ class TestStreams:
         assert found(ex) == [("events", "the body is not a JSON array (it starts with '{\"candidates\": [{\"co')")]
 
     def test_empty_sse_stream(self):
-        assert found(exchange("", url=SSE_URL, content_type="text/event-stream")) == [("events", "stream has no events")]
+        assert found(exchange("", url=SSE_URL, content_type="text/event-stream")) == [
+            ("events", "stream has no events")]
 
     def test_chunk_schema_findings_carry_the_event(self):
         chunks = stream_chunks()
@@ -582,7 +589,8 @@ class TestErrors:
 
     @pytest.mark.parametrize("field", ["code", "message", "status"])
     def test_missing_field(self, field):
-        assert found(exchange(error_body(**{field: _DROP}), status=404)) == [(f"$.error.{field}", "required field is missing")]
+        assert found(exchange(error_body(**{field: _DROP}), status=404)) == [
+            (f"$.error.{field}", "required field is missing")]
 
     def test_status_outside_google_rpc_code(self):
         [(path, message)] = found(exchange(error_body(status="BAD_REQUEST"), status=404))
@@ -598,7 +606,8 @@ class TestErrors:
             ("$.error.status", "NOT_FOUND maps to HTTP 404, but the reply is HTTP 500")]
 
     def test_openai_style_envelope(self):
-        body = {"error": {"message": "Invalid model name", "type": "invalid_request_error", "param": None, "code": "400"}}
+        body = {"error": {"message": "Invalid model name", "type": "invalid_request_error", "param": None,
+                          "code": "400"}}
         assert found(exchange(body, status=400)) == [("$.error.code", "expected integer, got string"),
                                                      ("$.error.status", "required field is missing")]
 
@@ -648,7 +657,8 @@ LITELLM: dict[str, list[tuple[str, str]]] = {
     # A content role other than user/model is accepted (HTTP 200) instead of 400 INVALID_ARGUMENT.
     "errors/invalid-role--smollm2-135m": [("$status", "expected 400, got 200")],
     # The embedding model is sent the generation request and fails upstream: HTTP 500.
-    "errors/not-a-generative-model--all-minilm-l6-v2": LITELLM_ENVELOPE + [("$status", "expected at most 404, got 500")],
+    "errors/not-a-generative-model--all-minilm-l6-v2": LITELLM_ENVELOPE + [
+        ("$status", "expected at most 404, got 500")],
     # The mock model takes inlineData (png, jpeg, webp, mp3, wav, flac, ogg, mp4, mov) and fileData (an
     # http URL, a YouTube URL) parts, alone or together, and answers with a conforming
     # GenerateContentResponse: nothing to report.
@@ -689,20 +699,8 @@ def key_of(path: Path) -> str:
     return f"{path.parent.name}/{path.stem}"
 
 
-def headers_of(raw: Any) -> dict[str, str]:
-    return {str(k).lower(): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in (raw or {}).items()}
-
-
 def load_cassette(path: Path) -> Exchange:
-    """The cassette's one interaction with its media tokens restored to the bytes that were sent."""
-    doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
-    assert len(doc["interactions"]) == 1, f"{path} should hold one interaction"
-    req, resp = doc["interactions"][0]["request"], doc["interactions"][0]["response"]
-    body = json.loads(req["body"]) if req.get("body") else None
-    request = Request(method=req["method"], url=req["uri"], headers=headers_of(req.get("headers")), json_body=body,
-                      stream=FAM.request_is_stream(body, req["uri"]))
-    return Exchange(request=request, status=resp["status"]["code"], headers=headers_of(resp.get("headers")),
-                    body=resp["body"]["string"].encode("utf-8"))
+    return exchanges.from_cassette(path, FAM.api)
 
 
 def case_for(path: Path) -> Case:
@@ -748,58 +746,14 @@ def test_verdicts_match_the_baseline(path):
 
 # -- the stream rules on real recorded streams, one thing changed at a time ------------------------------
 
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """safe_load plus Ruby's `!binary` tag (base64), as some recorders write it; `!!binary` is built in."""
-
-
-_Loader.add_constructor("!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node)))
-SHARED = ROOT.parent / "shared" / "recordings" / "gemini"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent")
-
-
-def _bytes(value: Any) -> bytes:
-    if value is None:
-        return b""
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
-
-
-def _body(part: dict[str, Any], headers: dict[str, str]) -> bytes:
-    if "parsed_body" in part:
-        return json.dumps(part["parsed_body"]).encode("utf-8")
-    body = part.get("body")
-    raw = _bytes(body.get("string") if isinstance(body, dict) else body)
-    if "gzip" in headers.get("content-encoding", "") or raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return raw
-
-
-@functools.cache
-def _shared_doc(name: str) -> dict[str, Any]:
-    return yaml.load((SHARED / name).read_text(encoding="utf-8"), Loader=_Loader)
-
-
-def shared_interactions() -> list[tuple[str, int]]:
-    if not SHARED.is_dir():
-        return []
-    out = []
-    for path in sorted(SHARED.glob("*.yaml")):
-        for i, it in enumerate(_shared_doc(path.name).get("interactions") or []):
-            req = it.get("request") or {}
-            if FAM.recognizes(str(req.get("method", "")), str(req.get("uri", ""))):
-                out.append((path.name, i))
-    return out
+SHARED = "gemini"  # the sub-folder of the recordings (tests/support/recordings.py)
+SHARED_ALL = recordings.interactions_of(FAM.api, SHARED)
 
 
 def shared_exchange(name: str, index: int) -> Exchange:
-    it = _shared_doc(name)["interactions"][index]
-    req, resp = it["request"], it["response"]
-    headers = headers_of(resp.get("headers"))
-    request = Request(method=req["method"], url=req["uri"], headers=headers_of(req.get("headers")), json_body=None,
-                      stream=FAM.request_is_stream(None, req["uri"]))
-    return Exchange(request=request, status=resp["status"]["code"], headers=headers, body=_body(resp, headers))
+    return recordings.exchange(SHARED, name, index)
 
 
-SHARED_ALL = shared_interactions()
 SHARED_STREAMS = [(n, i) for n, i in SHARED_ALL if shared_exchange(n, i).request.stream]
 SHARED_ERRORS = [(n, i) for n, i in SHARED_ALL if shared_exchange(n, i).status >= 400]
 LITELLM_STREAMS = [p for p in cassette_files() if p.parent.name == "stream" and wants_sse(load_cassette(p).request.url)]
@@ -963,7 +917,7 @@ def test_truncated_json_array(source):
 
 # -- real Gemini API / Vertex AI recordings (development set outside the repo) ---------------------------
 
-@needs_shared
+@recordings.needed(SHARED)
 def test_shared_recordings_hold_every_kind_of_exchange():
     kinds = set()
     for name, index in SHARED_ALL:
@@ -973,11 +927,11 @@ def test_shared_recordings_hold_every_kind_of_exchange():
     assert kinds == {"error", "sse", "array", "json"}
 
 
-@needs_shared
+@recordings.needed(SHARED)
 @pytest.mark.parametrize("name,index", SHARED_ALL or [("(none)", 0)], ids=lambda v: str(v))
 def test_real_replies_pass_the_contract(name, index):
     if name == "(none)":
-        pytest.skip("no generateContent interactions in the shared recordings")
+        recordings.unavailable(f"no generateContent interactions in {recordings.folder(SHARED)}")
     ex = shared_exchange(name, index)
     assert FAM.contract(ex) == []
     if ex.status < 400:
@@ -987,11 +941,11 @@ def test_real_replies_pass_the_contract(name, index):
             assert s["terminated"] is True
 
 
-@needs_shared
+@recordings.needed(SHARED)
 @pytest.mark.parametrize("name,index", SHARED_ERRORS or [("(none)", 0)], ids=lambda v: str(v))
 def test_bad_error_envelope_status_in_a_real_error(name, index):
     if name == "(none)":
-        pytest.skip("no error interactions in the shared recordings")
+        recordings.unavailable(f"no error interactions in {recordings.folder(SHARED)}")
     ex = shared_exchange(name, index)
     body = json.loads(ex.body)
     for status, expected in (("BAD_REQUEST", '"BAD_REQUEST" is not one of'),

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
 
 from conformance.apis import family
-from conformance.core.exchange import Exchange, Request
+from conformance.core.exchange import Exchange
 from conformance.load import targets
+from tests.support import exchanges
 
 FAM = family("openai-chat")
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,15 +29,16 @@ DOCUMENTED = {
 }
 
 
-def exchange(body, dialect):
-    req = Request("POST", "https://example.invalid/ai-gateway/mlflow/v1/chat/completions", {},
-                  {"model": "m", "messages": []}, dialect=dialect)
-    return Exchange(request=req, status=200, headers={"content-type": "application/json"},
-                    body=json.dumps(body).encode())
+URL = "https://example.invalid/ai-gateway/mlflow/v1/chat/completions"
+
+
+def exchange(body, dialect) -> Exchange:
+    """`body` in reply to a chat request sent to a surface of `dialect`."""
+    return exchanges.reply(exchanges.make_request(FAM, URL, {"model": "m", "messages": []}, dialect=dialect), body)
 
 
 def findings(body, dialect="databricks"):
-    return [(f.path, f.message) for f in FAM.contract(exchange(body, dialect))]
+    return exchanges.found(FAM, exchange(body, dialect))
 
 
 def test_the_documented_reasoning_reply_conforms_on_a_databricks_surface():
@@ -48,12 +49,14 @@ def test_the_documented_reasoning_reply_conforms_on_a_databricks_surface():
 
 
 def test_the_same_reply_violates_openais_own_api():
-    assert findings(DOCUMENTED, dialect=None) == [("$.choices[0].message.content", "expected string or null, got array")]
+    assert findings(DOCUMENTED, dialect=None) == [
+        ("$.choices[0].message.content", "expected string or null, got array")]
 
 
 @pytest.mark.parametrize("change, expected", [
     (lambda c: c[0].pop("summary"), ("$.choices[0].message.content[0].summary", "required field is missing")),
-    (lambda c: c[0]["summary"][0].update(text=7), ("$.choices[0].message.content[0].summary[0].text", "expected string, got integer")),
+    (lambda c: c[0]["summary"][0].update(text=7),
+     ("$.choices[0].message.content[0].summary[0].text", "expected string, got integer")),
     (lambda c: c[0]["summary"][0].update(type="summary"), ("$.choices[0].message.content[0].summary[0].type", None)),
     (lambda c: c[1].pop("text"), ("$.choices[0].message.content[1].text", "required field is missing")),
     (lambda c: c.append("plain"), ("$.choices[0].message.content[2]", "expected object, got string")),

@@ -1,4 +1,4 @@
-"""The OpenAI Embeddings contract (conformance/apis/openai_embeddings.py + specs/openai-embeddings.json).
+"""The OpenAI Embeddings contract (conformance/apis/openai_embeddings/: family.py + spec.json).
 
 1. Hand-written replies shaped like real OpenAI ones (float and base64) give no findings.
 2. The recorded LiteLLM exchanges (cassettes/litellm-local/openai-embeddings/) are judged exactly as
@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conformance.apis import family
 from conformance.apis.openai_embeddings.family import OpenAIEmbeddings, dimension_of, expected_count
 from conformance.core.exchange import Exchange, Request
+from conformance.judge.verdict import judge
 from conformance.load.cases import load_file
-from conformance.run import media_store
-from conformance.run.runner import judge
+from tests.support import exchanges, recordings
 
 ROOT = Path(__file__).resolve().parents[1]
 CASSETTES = ROOT / "cassettes" / "litellm-local" / "openai-embeddings"
 CASES = ROOT / "cases" / "openai-embeddings"
-SHARED = ROOT.parent / "shared" / "recordings" / "openai"
 URL = "https://api.openai.com/v1/embeddings"
 FAM = OpenAIEmbeddings()
 
@@ -36,19 +35,15 @@ FAM = OpenAIEmbeddings()
 # -- building exchanges -------------------------------------------------------------------------------
 
 def make_request(**body: Any) -> Request:
-    return Request(method="POST", url=URL, headers={"Content-Type": "application/json"},
-                   json_body={"model": "text-embedding-3-small", **body})
+    return exchanges.make_request(FAM, URL, {"model": "text-embedding-3-small", **body})
 
 
-def exchange(body: Any, *, request: Request | None = None, status: int = 200,
-             content_type: str = "application/json") -> Exchange:
-    raw = json.dumps(body).encode() if isinstance(body, (dict, list)) else (body.encode() if isinstance(body, str) else body)
-    return Exchange(request=request or make_request(input="hello"), status=status,
-                    headers={"content-type": content_type}, body=raw)
+def exchange(body: Any, *, request: Request | None = None, **kw: Any) -> Exchange:
+    """A reply (exchanges.reply: status, content_type, headers) to `request` (default: input "hello")."""
+    return exchanges.reply(request or make_request(input="hello"), body, **kw)
 
 
-def found(ex: Exchange) -> list[tuple[str, str]]:
-    return [(f.path, f.message) for f in FAM.contract(ex)]
+found = functools.partial(exchanges.found, FAM)
 
 
 def b64(values: list[float]) -> str:
@@ -171,20 +166,9 @@ def test_body_not_json():
 
 # == the recorded LiteLLM exchanges =================================================================
 
-def headers_of(raw: dict[str, Any] | None) -> dict[str, str]:
-    return {k.lower(): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in (raw or {}).items()}
-
-
 def recorded(name: str) -> Exchange:
     """The one interaction of cassettes/litellm-local/openai-embeddings/<feature>/<case>--<model>.yaml."""
-    path = CASSETTES / f"{name}.yaml"
-    doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
-    assert len(doc["interactions"]) == 1
-    req, resp = doc["interactions"][0]["request"], doc["interactions"][0]["response"]
-    request = Request(method=req["method"], url=req["uri"], headers=headers_of(req.get("headers")),
-                      json_body=json.loads(req["body"]))
-    return Exchange(request=request, status=resp["status"]["code"], headers=headers_of(resp.get("headers")),
-                    body=resp["body"]["string"].encode("utf-8"))
+    return exchanges.from_cassette(CASSETTES / f"{name}.yaml", FAM.api)
 
 
 def changed(ex: Exchange, body: Any = None, request_body: dict[str, Any] | None = None) -> Exchange:
@@ -324,7 +308,8 @@ class TestRulesOnRecordedReplies:
         raw = base64.b64decode(body["data"][1]["embedding"])
         body["data"][1]["embedding"] = base64.b64encode(raw[:-2]).decode()
         assert found(changed(ex, body)) == [
-            ("$.data[1].embedding", "base64 decodes to 1534 bytes, not a whole number of float32 values (4 bytes each)")]
+            ("$.data[1].embedding",
+             "base64 decodes to 1534 bytes, not a whole number of float32 values (4 bytes each)")]
 
     def test_base64_dimension_compared_across_items(self):
         ex = recorded(BASE64)
@@ -432,52 +417,28 @@ class TestErrorEnvelope:
 
 # == real OpenAI recordings (development set outside the repo) =======================================
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent")
-
-
-def shared_embeddings() -> list[tuple[str, int]]:
-    """(file, interaction) of every embeddings exchange among the shared OpenAI recordings."""
-    if not SHARED.is_dir():
-        return []
-    out = []
-    for path in sorted(SHARED.glob("*.yaml")) + sorted(SHARED.glob("*.yml")):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if "/embeddings" not in text:
-            continue
-        for i, interaction in enumerate(yaml.safe_load(text).get("interactions") or []):
-            req = interaction.get("request") or {}
-            if FAM.recognizes(str(req.get("method", "")), str(req.get("uri", ""))):
-                out.append((path.name, i))
-    return out
+SHARED = "openai"  # the sub-folder of the recordings (tests/support/recordings.py)
+SHARED_EMBEDDINGS = recordings.interactions_of(FAM.api, SHARED)
 
 
 def shared_exchange(name: str, index: int) -> Exchange:
-    interaction = yaml.safe_load((SHARED / name).read_text(encoding="utf-8"))["interactions"][index]
-    req, resp = interaction["request"], interaction["response"]
-    body = req["parsed_body"] if "parsed_body" in req else json.loads(req["body"])
-    raw = (json.dumps(resp["parsed_body"]) if "parsed_body" in resp else resp["body"]["string"]).encode("utf-8")
-    return Exchange(request=Request(method=req["method"], url=req["uri"], headers=headers_of(req.get("headers")),
-                                    json_body=body),
-                    status=resp["status"]["code"], headers=headers_of(resp.get("headers")), body=raw)
+    return recordings.exchange(SHARED, name, index)
 
 
-SHARED_EMBEDDINGS = shared_embeddings()
-
-
-@needs_shared
+@recordings.needed(SHARED)
 def test_shared_recordings_hold_embeddings_traffic():
     assert ("otel-emb-base64.yaml", 0) in SHARED_EMBEDDINGS
 
 
-@needs_shared
+@recordings.needed(SHARED)
 @pytest.mark.parametrize("name,index", SHARED_EMBEDDINGS or [("(none)", 0)], ids=lambda v: str(v))
 def test_real_openai_embeddings_replies_pass_the_contract(name, index):
     if name == "(none)":
-        pytest.skip("no embeddings interactions in the shared recordings")
+        recordings.unavailable(f"no embeddings interactions in {recordings.folder(SHARED)}")
     assert found(shared_exchange(name, index)) == []
 
 
-@needs_shared
+@recordings.needed(SHARED)
 def test_real_base64_reply_decodes_to_the_documented_dimension():
     # text-embedding-3-small vectors have 1536 dimensions (OpenAI embeddings guide): the float32
     # reading of the base64 string is the one the API uses.
@@ -487,7 +448,7 @@ def test_real_base64_reply_decodes_to_the_documented_dimension():
     assert (summary["count"], summary["dimension"], summary["encoding"]) == (1, 1536, "base64")
 
 
-@needs_shared
+@recordings.needed(SHARED)
 def test_real_base64_reply_cut_short_is_flagged():
     ex = shared_exchange("otel-emb-base64.yaml", 0)
     body = ex.json()

@@ -1,4 +1,4 @@
-"""The OpenAI Responses contract (conformance/apis/openai_responses.py + specs/openai-responses.json).
+"""The OpenAI Responses contract (conformance/apis/openai_responses/: family.py + spec.json).
 
 1. Hand-written replies shaped like real OpenAI ones: a conforming reply gives no findings; each rule
    test changes one thing and asserts the finding it causes (JSON path and message).
@@ -9,52 +9,44 @@
 """
 from __future__ import annotations
 
-import base64
 import copy
-import gzip
+import functools
 import json
 import re
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-import yaml
 
 from conformance.apis.openai_responses.family import OpenAIResponses
 from conformance.core.exchange import Exchange, Request
+from conformance.judge.verdict import judge
 from conformance.load.cases import Case, load_file
 from conformance.load.targets import Auth, Surface
-from conformance.run import media_store
-from conformance.run.runner import judge
 from tests.cassette_kinds import single
+from tests.support import exchanges, recordings
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "litellm-local"
 CASSETTES = ROOT / "cassettes" / TARGET / "openai-responses"
 CASES = ROOT / "cases" / "openai-responses"
-SHARED = ROOT.parent / "shared" / "recordings" / "openai"
+SHARED = "openai"  # the sub-folder of the recordings (tests/support/recordings.py)
 URL = "https://api.openai.com/v1/responses"
 RESP_ID = "resp_0f4faba17dcd0f1e0069e2f3e4907881909179832ba1237025"
 MSG_ID = "msg_0f4faba17dcd0f1e0069e2f3e7b2b88190bff23981628ac362"
 
 FAM = OpenAIResponses()
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent")
 
 
 # -- building exchanges -------------------------------------------------------------------------------
 
 def make_request(stream: bool = False) -> Request:
-    body: dict[str, Any] = {"model": "gpt-4o-mini", "input": "Say this is a test"}
-    if stream:
-        body["stream"] = True
-    return Request(method="POST", url=URL, headers={"Content-Type": "application/json"}, json_body=body, stream=stream)
+    return exchanges.make_request(FAM, URL, {"model": "gpt-4o-mini", "input": "Say this is a test"}, stream=stream)
 
 
-def exchange(body: Any, *, status: int = 200, content_type: str | None = "application/json",
-             request: Request | None = None) -> Exchange:
-    raw = json.dumps(body).encode() if isinstance(body, (dict, list)) else body.encode() if isinstance(body, str) else body
-    headers = {"content-type": content_type} if content_type is not None else {}
-    return Exchange(request=request or make_request(), status=status, headers=headers, body=raw)
+def exchange(body: Any, *, request: Request | None = None, **reply: Any) -> Exchange:
+    """A reply (exchanges.reply: status, content_type, headers) to `request` (default: a non-stream one)."""
+    return exchanges.reply(request or make_request(), body, **reply)
 
 
 def sse_body(events: list[Any], *, names: bool = True) -> bytes:
@@ -74,8 +66,7 @@ def stream_exchange(events: list[Any], *, names: bool = True,
     return exchange(sse_body(events, names=names), content_type=content_type, request=make_request(stream=True))
 
 
-def found(ex: Exchange) -> list[tuple[str, str]]:
-    return [(f.path, f.message) for f in FAM.contract(ex)]
+found = functools.partial(exchanges.found, FAM)
 
 
 # -- conforming replies, modelled on the recorded OpenAI ones ------------------------------------------
@@ -200,13 +191,15 @@ class TestNonStream:
         body = response()
         assert found(exchange(body)) == []
         body["usage"]["input_tokens_details"]["cache_write_tokens"] = "0"
-        assert found(exchange(body)) == [("$.usage.input_tokens_details.cache_write_tokens", "expected integer, got string")]
+        assert found(exchange(body)) == [
+            ("$.usage.input_tokens_details.cache_write_tokens", "expected integer, got string")]
 
     @pytest.mark.parametrize("path,value,message", [
         (("created_at",), "1776481253", "expected number, got string"),
         (("error",), {"code": "server_error"}, "required field is missing"),
         (("object",), "chat.completion", 'must be "response", got "chat.completion"'),
-        (("status",), "done", '"done" is not one of ["completed", "failed", "in_progress", "cancelled", "queued", "incomplete"]'),
+        (("status",), "done",
+         '"done" is not one of ["completed", "failed", "in_progress", "cancelled", "queued", "incomplete"]'),
         (("output",), {}, "expected array, got object"),
         (("parallel_tool_calls",), "true", "expected boolean, got string"),
         (("metadata", "k"), 1, "expected string, got integer"),
@@ -214,7 +207,8 @@ class TestNonStream:
         (("output", 0, "status"), "done", '"done" is not one of ["in_progress", "completed", "incomplete"]'),
         (("output", 0, "content", 0, "text"), None, "expected string, got null"),
         (("usage", "output_tokens"), 6.5, "expected integer, got number"),
-        (("incomplete_details",), {"reason": "length"}, '"length" is not one of ["max_output_tokens", "content_filter"]'),
+        (("incomplete_details",), {"reason": "length"},
+         '"length" is not one of ["max_output_tokens", "content_filter"]'),
     ])
     def test_wrong_value(self, path, value, message):
         body = response()
@@ -302,7 +296,8 @@ class TestStreamRules:
         events = stream_events()
         events[-1]["response"]["status"] = "incomplete"
         assert found(stream_exchange(events)) == [
-            ("events[12].response.status", "response.completed carries a response with status 'incomplete', not 'completed'")]
+            ("events[12].response.status",
+             "response.completed carries a response with status 'incomplete', not 'completed'")]
 
     def test_missing_sequence_number_is_flagged(self):
         events = stream_events()
@@ -411,63 +406,19 @@ def test_recognizes():
 
 # == real recorded streams, broken one rule at a time ==================================================
 
-class _Loader(yaml.SafeLoader):
-    """safe_load plus Ruby's `!binary` tag (base64), as some recorders write it; `!!binary` is built in."""
-
-
-_Loader.add_constructor("!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node)))
-
-
-def headers_of(raw: dict[str, Any] | None) -> dict[str, str]:
-    return {k.lower(): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in (raw or {}).items()}
-
-
-def _bytes(value: Any) -> bytes:
-    if value is None:
-        return b""
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
-
-
-def interaction_exchange(interaction: dict[str, Any]) -> Exchange:
-    """An Exchange from one vcrpy interaction (plain, pydantic-ai `parsed_body`, or gzip `!!binary`)."""
-    req, resp = interaction["request"], interaction["response"]
-    if "parsed_body" in req:
-        body = req["parsed_body"]
-    else:
-        raw = _bytes(req["body"].get("string") if isinstance(req.get("body"), dict) else req.get("body"))
-        body = json.loads(raw) if raw.strip() else None
-    headers = headers_of(resp.get("headers"))
-    if "parsed_body" in resp:
-        content = json.dumps(resp["parsed_body"]).encode("utf-8")
-    else:
-        content = _bytes(resp["body"].get("string") if isinstance(resp.get("body"), dict) else resp.get("body"))
-        if "gzip" in headers.get("content-encoding", "") or content[:2] == b"\x1f\x8b":
-            content = gzip.decompress(content)
-    request = Request(method=req["method"], url=req["uri"], headers=headers_of(req.get("headers")), json_body=body,
-                      stream=FAM.request_is_stream(body, req["uri"]))
-    return Exchange(request=request, status=resp["status"]["code"], headers=headers, body=content)
-
-
 def litellm_cassettes() -> list[Path]:
     return single(sorted(CASSETTES.glob("*/*.yaml")))  # multi-step ones: tests/cassette_kinds.py
 
 
 def litellm_exchange(path: Path) -> Exchange:
-    """The cassette's one interaction with its media tokens restored to the bytes that were sent."""
-    doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
-    assert len(doc["interactions"]) == 1, f"{path} should hold one interaction"
-    return interaction_exchange(doc["interactions"][0])
-
-
-def shared_yaml(name: str) -> dict[str, Any]:
-    return yaml.load((SHARED / name).read_text(encoding="utf-8"), Loader=_Loader)
+    return exchanges.from_cassette(path, FAM.api)
 
 
 def vercel_streams(name: str) -> list[Exchange]:
     """A vercel fixture is the events of one or more streams back to back, one JSON per line, SSE framing
     stripped (recordings INDEX.md); each stream starts again at response.created, sequence_number 0."""
     runs: list[list[str]] = []
-    for line in (SHARED / name).read_text(encoding="utf-8").splitlines():
+    for line in (recordings.folder(SHARED) / name).read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         if json.loads(line).get("type") == "response.created" or not runs:
@@ -478,18 +429,11 @@ def vercel_streams(name: str) -> list[Exchange]:
 
 
 def shared_exchanges() -> dict[str, Exchange]:
-    """Every Responses exchange of the development set, keyed `file#index`."""
-    if not SHARED.is_dir():
-        return {}
-    out = {}
-    for path in sorted(SHARED.glob("*.yaml")):
-        if "/v1/responses" not in path.read_text(encoding="utf-8", errors="replace"):
-            continue
-        for i, interaction in enumerate(shared_yaml(path.name).get("interactions") or []):
-            req = interaction.get("request") or {}
-            if FAM.recognizes(str(req.get("method", "")), str(req.get("uri", ""))):
-                out[f"{path.name}#{i}"] = interaction_exchange(interaction)
-    for path in sorted(SHARED.glob("vercel-resp-*.txt")):
+    """Every Responses exchange of the development set, keyed `file#index` (none when it is absent)."""
+    out = {f"{name}#{i}": recordings.exchange(SHARED, name, i)
+           for name, i in recordings.interactions_of(FAM.api, SHARED)}
+    folder = recordings.folder(SHARED)
+    for path in sorted(folder.glob("vercel-resp-*.txt")) if folder.is_dir() else []:
         for i, ex in enumerate(vercel_streams(path.name)):
             out[f"{path.name}#{i}"] = ex
     return out
@@ -561,7 +505,8 @@ def _rule(finding: tuple[str, str]) -> tuple[str, str]:
     """A finding without the event it was seen in (nor its count), so a schema deviation the change
     merely moves, repeats or collapses with others is not counted as new."""
     path, message = finding
-    return re.sub(r"^events\[(\d+|\*)\]", "events[#]", path), re.sub(r" \(in \d+ events, first at event \d+\)$", "", message)
+    return (re.sub(r"^events\[(\d+|\*)\]", "events[#]", path),
+            re.sub(r" \(in \d+ events, first at event \d+\)$", "", message))
 
 
 def new_findings(ex: Exchange, change: Callable[[list[Block]], None]) -> set[tuple[str, str]]:
@@ -621,7 +566,8 @@ def test_dropping_response_created_is_flagged(name, ex):
 @pytest.mark.parametrize("name,ex", STREAMS, ids=stream_ids)
 def test_broken_sequence_numbers_are_flagged(name, ex):
     blocks = blocks_of(ex)
-    numbered = [i for i, b in enumerate(blocks) if isinstance(b.data, dict) and isinstance(b.data.get("sequence_number"), int)]
+    numbered = [i for i, b in enumerate(blocks)
+                if isinstance(b.data, dict) and isinstance(b.data.get("sequence_number"), int)]
     if len(numbered) > 2:  # OpenAI numbers every event: skip one number from the fourth event on
         at = numbered[3]
         before = blocks[numbered[2]].data["sequence_number"]
@@ -631,13 +577,15 @@ def test_broken_sequence_numbers_are_flagged(name, ex):
                 if isinstance(b.data, dict) and "sequence_number" in b.data:
                     b.data["sequence_number"] += 1
         want = {(f"events[{at}].sequence_number",
-                 f"sequence_number {before + 2} does not follow {before} (event {numbered[2]}); it must increase by one")}
+                 f"sequence_number {before + 2} does not follow {before} (event {numbered[2]}); "
+                 "it must increase by one")}
     else:  # LiteLLM numbers one event only (with 1): give the event before it a number it cannot follow
         [at] = numbered
 
         def change(blocks):
             blocks[at - 1].data["sequence_number"] = 7
-        want = {(f"events[{at}].sequence_number", f"sequence_number 1 does not follow 7 (event {at - 1}); it must increase by one")}
+        want = {(f"events[{at}].sequence_number",
+                 f"sequence_number 1 does not follow 7 (event {at - 1}); it must increase by one")}
     assert new_findings(ex, change) == want
 
 
@@ -649,7 +597,8 @@ def test_event_name_not_matching_the_type_is_flagged(name, ex):
     def change(blocks):
         blocks[at].name = "response.output_text.done"  # LiteLLM sends no names: this adds one
     assert new_findings(ex, change) == {
-        (f"events[{at}].type", "SSE event name 'response.output_text.done' does not match the data's type 'response.output_text.delta'")}
+        (f"events[{at}].type",
+         "SSE event name 'response.output_text.done' does not match the data's type 'response.output_text.delta'")}
 
 
 @pytest.mark.parametrize("name,ex", STREAMS, ids=stream_ids)
@@ -690,7 +639,8 @@ def test_missing_terminal_event_is_flagged(name, ex):
     def change(blocks):
         del blocks[t]
     assert new_findings(ex, change) == {
-        ("events", "stream ended without a terminal event (response.completed, response.incomplete or response.failed)")}
+        ("events",
+         "stream ended without a terminal event (response.completed, response.incomplete or response.failed)")}
     broken = blocks_of(ex)
     change(broken)
     assert FAM.summary(rebuilt(ex, broken))["terminated"] is False
@@ -710,7 +660,8 @@ def test_delta_text_not_matching_the_final_text_is_flagged(name, ex):
         blocks[at].data["delta"] += "~"
     added = new_findings(ex, change)
     assert {(p, m.split(":")[0]) for p, m in added} == {
-        (f"events[{done}].text", f"output_text.done text differs from its accumulated deltas (output {key[0]}, content {key[1]})"),
+        (f"events[{done}].text",
+         f"output_text.done text differs from its accumulated deltas (output {key[0]}, content {key[1]})"),
         (f"events[{t}].response.output[{key[0]}].content[{key[1]}].text",
          "the final response's text differs from the accumulated deltas"),
     }
@@ -774,7 +725,8 @@ LITELLM: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "media-handling/image-to-any-model--mock-multimodal": ("mock", []),
     # input_text + input_image parts for text-only SmolLM2: the list content reaches llama-cpp-python,
     # which fails on it, and LiteLLM relays HTTP 500 where the case allows 200 or a 4xx refusal.
-    "media-handling/image-to-any-model--smollm2-135m": ("error", [("$status", "matches none of the alternatives, got 500")]),
+    "media-handling/image-to-any-model--smollm2-135m": ("error", [
+        ("$status", "matches none of the alternatives, got 500")]),
     "multi-turn/instructions-then-turns--smollm2-135m": ("error", [STATUS_500, ("summary.text", "missing")]),
     "multi-turn/two-turns--smollm2-135m": ("error", [
         STATUS_500, ("summary.text", "missing"), ("summary.role", "missing (expected 'assistant')"),
@@ -839,7 +791,8 @@ def test_litellm_verdicts(path):
         message = json.loads(ex.body)["error"]["message"]
         assert "Custom_openaiException" in message
         assert "can only concatenate str" in message or "Input should be a valid string" in message
-        assert path.stem.endswith("--smollm2-135m") and '"type": "input_text"' in json.dumps(ex.request.json_body["input"])
+        assert path.stem.endswith("--smollm2-135m")
+        assert '"type": "input_text"' in json.dumps(ex.request.json_body["input"])
     elif kind == "error":
         assert path.parent.name == "errors" and findings == [] and ex.status in (400, 404, 422)
     else:
@@ -848,14 +801,15 @@ def test_litellm_verdicts(path):
 
 # -- real OpenAI recordings (development set outside the repo) --------------------------------------------
 
-@needs_shared
+@recordings.needed(SHARED)
 def test_shared_recordings_hold_every_kind_of_responses_exchange():
-    kinds = {"error" if ex.status >= 400 else "stream" if ex.request.stream else "json" for ex in SHARED_EXCHANGES.values()}
+    kinds = {"error" if ex.status >= 400 else "stream" if ex.request.stream else "json"
+             for ex in SHARED_EXCHANGES.values()}
     assert kinds == {"error", "stream", "json"}
     assert len(SHARED_EXCHANGES) >= 30
 
 
-@needs_shared
+@recordings.needed(SHARED)
 @pytest.mark.parametrize("key", sorted(SHARED_EXCHANGES) or ["(none)"])
 def test_real_openai_responses_pass_the_contract(key):
     ex = SHARED_EXCHANGES[key]
@@ -865,12 +819,12 @@ def test_real_openai_responses_pass_the_contract(key):
         assert FAM.summary(ex)["terminated"] is True
 
 
-@needs_shared
+@recordings.needed(SHARED)
 def test_known_findings_refer_to_recordings_that_exist():
     assert set(KNOWN_FINDINGS) <= set(SHARED_EXCHANGES)
 
 
-@needs_shared
+@recordings.needed(SHARED)
 def test_real_error_event_is_nested_and_accepted():
     # The service nests the error event's fields in `error` (the reference documents them flat); the
     # contract accepts both, as the SDKs do. Only the enum finding of its response.failed remains.
@@ -886,13 +840,11 @@ def test_real_error_event_is_nested_and_accepted():
 def test_per_type_event_check_equals_the_full_union(path):
     # The module checks each event against its own definition (fast); stream_event, the union of them
     # all, must find exactly the same, on conforming and on broken events.
-    from conformance.apis import contract
-    from conformance.apis.openai_responses.family import _event_definition
+    from conformance.apis.openai_responses.family import SPEC, _event_definition
     ex = litellm_exchange(path)
     FAM.decode(ex)
     samples = [ev.json for ev in ex.events if isinstance(ev.json, dict)]
     samples += [{"type": "response.output_text.delta", "sequence_number": "3", "delta": 5},
                 {"type": "error", "sequence_number": 1, "error": {"code": 1}}, {"type": "error", "message": "x"}]
     for data in samples:
-        assert (contract.check_schema("openai-responses", _event_definition(data["type"]), data)
-                == contract.check_schema("openai-responses", "stream_event", data)), data
+        assert SPEC.check(_event_definition(data["type"]), data) == SPEC.check("stream_event", data), data

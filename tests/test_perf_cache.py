@@ -1,5 +1,6 @@
-"""The client-verdict cache (conformance/clients.py, issue 7): a verdict is served from disk only for
-the very same exchange judged by the same suite sources and installed SDKs; any change is a miss."""
+"""The client-verdict cache (conformance/judge/clients.py on core/disk_cache.py, issue 7): a verdict is
+served from disk only for the very same exchange judged by the same suite sources and installed SDKs; any
+change is a miss."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,19 +8,22 @@ from pathlib import Path
 
 import pytest
 
+import conformance
+from conformance import apis
 from conformance.core import disk_cache
 from conformance.core.exchange import Exchange, Finding, Request
 from conformance.judge import clients
+from tests.support import exchanges
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def exchange(**changes) -> Exchange:
+    """The same chat exchange every call (its reply carries content-type only), with `changes` (Exchange
+    fields) applied: each change below differs from it in that one thing."""
     request = Request("POST", "http://127.0.0.1:4000/v1/chat/completions", {"content-type": "application/json"},
                       {"model": "m", "messages": [{"role": "user", "content": "Hi"}]})
-    ex = Exchange(request=request, status=200, headers={"content-type": "application/json"},
-                  body=b'{"id": "x", "choices": []}')
-    return replace(ex, **changes)
+    return replace(exchanges.reply(request, b'{"id": "x", "choices": []}', headers={}), **changes)
 
 
 @pytest.fixture
@@ -77,18 +81,50 @@ def _clear_digests():
     disk_cache.environment_digest.cache_clear()
 
 
-@pytest.mark.parametrize("part", ["source_digest", "distributions_digest"])
+def client_sources_copied(tmp_path: Path, monkeypatch) -> Path:
+    """The client layer's sources copied, byte for byte, to a package folder the client digest reads
+    them from instead (so that one can be edited); that folder."""
+    package = tmp_path / "package"
+    copies = []
+    for path in clients.client_sources():
+        copy = package / path.relative_to(clients._PACKAGE)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(path.read_bytes())
+        copies.append(copy)
+    monkeypatch.setattr(clients, "_PACKAGE", package)
+    monkeypatch.setattr(clients, "client_sources", lambda: copies)
+    return package
+
+
+@pytest.mark.parametrize("part", ["client_sources", "distributions_digest"])
 def test_changed_sources_or_sdks_are_a_miss(judged, tmp_path, monkeypatch, part):
     clients.client_check("openai-chat", exchange())
     before = clients._CACHE.folder
-    monkeypatch.setattr(disk_cache, part, lambda *a: "something else")
-    _clear_digests()
     try:
+        if part == "client_sources":
+            package = client_sources_copied(tmp_path, monkeypatch)
+            _clear_digests()
+            clients.use_cache(tmp_path / "cache")
+            assert clients._CACHE.folder == before  # the same sources: the same verdicts
+            with (package / "apis" / "openai_chat" / "sdk.py").open("a") as source:
+                source.write("\n# edited\n")
+        else:
+            monkeypatch.setattr(disk_cache, part, lambda *a: "something else")
+        _clear_digests()
         clients.use_cache(tmp_path / "cache")
         assert clients._CACHE.folder != before
         assert clients.client_check("openai-chat", exchange()).findings[0].message == "verdict 2"
     finally:
         _clear_digests()
+
+
+def test_client_verdicts_depend_on_the_client_layer_sources_only():
+    # The SDK checks and what they import; a contract rule or a report changed leaves them valid.
+    sources = {p.relative_to(clients._PACKAGE).as_posix() for p in clients.client_sources()}
+    sdk_checks = {f"apis/{path.parent.name}/sdk.py" for path in (clients._PACKAGE / "apis").glob("*/sdk.py")}
+    assert len(sdk_checks) == len(apis.api_ids())
+    assert {"judge/clients.py", "apis/sdk.py", "core/exchange.py"} | sdk_checks <= sources
+    assert not {"apis/openai_chat/family.py", "apis/base.py", "judge/verdict.py", "report/document.py"} & sources
 
 
 def test_an_sdk_upgrade_changes_the_distributions_digest(tmp_path, monkeypatch):
@@ -110,14 +146,17 @@ def test_an_edited_source_changes_the_source_digest(tmp_path):
 
 
 def test_the_environment_digest_reads_the_installed_package(monkeypatch):
+    # The caches keyed on disk_cache.environment_digest (whole verdicts, verdict_cache.py) depend on
+    # every source of the package: the API families' rules (apis/), the loaders (load/), the judge
+    # (judge/), not only the folder of the module that caches (core/).
     seen = []
     monkeypatch.setattr(disk_cache, "source_digest", lambda package: seen.append(package) or "s")
     _clear_digests()
     try:
-        clients._environment_digest()
+        disk_cache.environment_digest()
     finally:
         _clear_digests()
-    assert seen == [Path(clients.__file__).resolve().parent]
+    assert seen == [Path(conformance.__file__).resolve().parent]
 
 
 def test_the_media_server_port_does_not_matter(judged):
@@ -158,12 +197,12 @@ def test_a_damaged_entry_is_judged_again(judged):
 
 
 def test_off_means_no_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv(clients.CACHE_ENV, "off")
-    assert clients.cache_dir(tmp_path) is None
-    monkeypatch.setenv(clients.CACHE_ENV, str(tmp_path / "c"))
-    assert clients.cache_dir(None) == tmp_path / "c"
-    monkeypatch.delenv(clients.CACHE_ENV)
-    assert clients.cache_dir(tmp_path) == tmp_path
+    monkeypatch.setenv(disk_cache.CACHE_ENV, "off")
+    assert disk_cache.cache_dir(tmp_path) is None
+    monkeypatch.setenv(disk_cache.CACHE_ENV, str(tmp_path / "c"))
+    assert disk_cache.cache_dir(None) == tmp_path / "c"
+    monkeypatch.delenv(disk_cache.CACHE_ENV)
+    assert disk_cache.cache_dir(tmp_path) == tmp_path
 
 
 def test_real_sdk_verdicts_are_the_same_from_the_cache(tmp_path):

@@ -29,11 +29,10 @@ from tests.conftest import ROOT
 
 # Generous per-example deadline: a loaded 2-core machine, and the first example pays for imports.
 # PROPERTY_EXAMPLES=2000 for a deeper search than the everyday run.
-PROPERTY = settings(deadline=3000, max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "150")), suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                           HealthCheck.too_slow])
+PROPERTY = settings(deadline=3000, max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "150")),
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-API_IDS = ["openai-chat", "openai-responses", "openai-embeddings", "anthropic-messages", "gemini",
-           "databricks-invocations"]
+API_IDS = list(apis.api_ids())
 
 # JSON-like data as YAML can hold it (and some YAML-only scalars: dates, big ints, odd floats).
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30),
@@ -64,10 +63,11 @@ specs = st.recursive(st.one_of(json_scalars, st.sampled_from(["str", "int", "[",
 ident = st.from_regex(r"[a-z0-9][a-z0-9-]{0,8}", fullmatch=True)
 capability = st.one_of(st.sampled_from(["chat", "stream", "vision", "system"]), st.text(max_size=6))
 case_entry = st.fixed_dictionaries(
-    {"id": st.one_of(ident, ident, st.text(max_size=5)), "request": st.dictionaries(st.text(max_size=8), data, max_size=3),
-     "expect": st.fixed_dictionaries({}, optional={"status": st.one_of(st.integers(100, 599),
-                                                                      st.lists(st.integers(100, 599), max_size=3), specs),
-                                                   "error": st.booleans(), "body": specs, "summary": specs})},
+    {"id": st.one_of(ident, ident, st.text(max_size=5)),
+     "request": st.dictionaries(st.text(max_size=8), data, max_size=3),
+     "expect": st.fixed_dictionaries({}, optional={
+         "status": st.one_of(st.integers(100, 599), st.lists(st.integers(100, 599), max_size=3), specs),
+         "error": st.booleans(), "body": specs, "summary": specs})},
     optional={"requires": st.lists(capability, max_size=3), "stream": st.booleans(), "negative": st.booleans(),
               "headers": st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=2),
               "options": st.dictionaries(st.text(max_size=8), data, max_size=2), "model": st.text(max_size=8),
@@ -80,9 +80,12 @@ urls = st.one_of(st.sampled_from(["https://gw.example.com/v1", "http://127.0.0.1
                  st.text(max_size=20))
 secret_text = st.one_of(st.sampled_from(["${X}", "${UNSET}", "${X:-d}", "${", "lit"]), st.text(max_size=10))
 auths = st.one_of(st.fixed_dictionaries({"bearer": secret_text}), st.fixed_dictionaries({"none": st.just(True)}),
-                  st.fixed_dictionaries({"basic": st.fixed_dictionaries({"user": secret_text, "password": secret_text})}),
-                  st.fixed_dictionaries({"header": st.fixed_dictionaries({"name": st.text(max_size=8), "value": secret_text})}),
-                  st.fixed_dictionaries({"query": st.fixed_dictionaries({"name": st.text(max_size=8), "value": secret_text})}),
+                  st.fixed_dictionaries({"basic": st.fixed_dictionaries({"user": secret_text,
+                                                                         "password": secret_text})}),
+                  st.fixed_dictionaries({"header": st.fixed_dictionaries({"name": st.text(max_size=8),
+                                                                          "value": secret_text})}),
+                  st.fixed_dictionaries({"query": st.fixed_dictionaries({"name": st.text(max_size=8),
+                                                                         "value": secret_text})}),
                   data)
 limit_values = st.one_of(st.integers(-5, 10_000), st.floats(allow_nan=False), st.lists(st.integers(0, 700), max_size=4),
                          st.booleans(), st.text(max_size=4))
@@ -98,11 +101,13 @@ target_docs = st.fixed_dictionaries(
      "models": st.dictionaries(st.text(min_size=1, max_size=6), st.fixed_dictionaries(
          {"apis": st.lists(st.sampled_from(API_IDS), max_size=3, unique=True),
           "capabilities": st.lists(capability, max_size=3)},
-         optional={"name": st.text(max_size=6), "unsupported": st.dictionaries(st.text(max_size=6), st.text(max_size=6)),
+         optional={"name": st.text(max_size=6),
+                   "unsupported": st.dictionaries(st.text(max_size=6), st.text(max_size=6)),
                    "names": st.dictionaries(st.sampled_from(API_IDS), st.text(max_size=6), max_size=2)}),
          min_size=1, max_size=2)},
     optional={"auth": auths, "limits": st.dictionaries(st.sampled_from(limit_names), limit_values, max_size=5),
-              "allow_insecure_credentials": st.booleans(), "secrets_file": st.text(max_size=8), "default": st.booleans()})
+              "allow_insecure_credentials": st.booleans(), "secrets_file": st.text(max_size=8),
+              "default": st.booleans()})
 
 
 def dump(doc) -> str:
@@ -205,7 +210,8 @@ def test_planning_and_building_requests_from_whatever_loads(tmp_path, case_doc, 
         if item.unsupported or item.load_error or apis.family(item.case.api) is None:
             continue
         fam = apis.family(item.case.api)
-        request = fam.build_request(item.case, item.model.wire_name_for(item.case.api), item.target.surfaces[item.case.api])
+        request = fam.build_request(item.case, item.model.wire_name_for(item.case.api),
+                                    item.target.surfaces[item.case.api])
         assert isinstance(request, Request)
 
 
@@ -345,14 +351,17 @@ LAUGHS = "\n".join(["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
 LAUGHS_CASSETTE = LAUGHS + ("\nversion: 1\ninteractions:\n- request: {method: POST, uri: 'http://h/v1/chat/completions',"
                             " body: '{}', headers: {x: *a8}}\n  response: {status: {code: 200}, headers: {x: *a8},"
                             " body: {string: '{}'}}\n")
-HOSTILE = {"deep": DEEP, "recursive-alias": RECURSIVE, "billion-laughs": LAUGHS, "billion-laughs-cassette": LAUGHS_CASSETTE}
+HOSTILE = {"deep": DEEP, "recursive-alias": RECURSIVE, "billion-laughs": LAUGHS,
+           "billion-laughs-cassette": LAUGHS_CASSETTE}
 
 PROBE = textwrap.dedent("""
     import sys
     from pathlib import Path
     kind, path = sys.argv[1], Path(sys.argv[2])
-    from conformance import cases, recording, targets, validate
-    from conformance.yamlsource import SourceError
+    from conformance.judge import validate
+    from conformance.load import cases, targets
+    from conformance.load.yamlsource import SourceError
+    from conformance.run import recording
     from vcr.serializers import yamlserializer
     try:
         if kind == "case":

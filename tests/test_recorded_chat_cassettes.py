@@ -10,28 +10,25 @@
 """
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conformance.apis.openai_chat.family import OpenAIChat
-from conformance.core.exchange import Exchange, Request
+from conformance.core.exchange import Exchange
+from conformance.judge.verdict import judge
 from conformance.load.cases import load_file
-from conformance.run import media_store
-from conformance.run.runner import judge
 from tests.cassette_kinds import single
+from tests.support import exchanges, recordings
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = "litellm-local"
 CASSETTES = ROOT / "cassettes" / TARGET / "openai-chat"
 CASES = ROOT / "cases" / "openai-chat"
 BASELINE = json.loads((ROOT / "baselines" / f"{TARGET}.json").read_text(encoding="utf-8"))["verdicts"]
-SHARED = ROOT.parent / "shared" / "recordings" / "openai"
+SHARED = "openai"  # the sub-folder of the recordings (tests/support/recordings.py)
 
 FAM = OpenAIChat()
 DONE_BLOCK = "data: [DONE]"
@@ -48,23 +45,11 @@ def baseline_id(path: Path) -> str:
     return f"{TARGET}:openai-chat/{path.parent.name}/{case_id}:{model}"
 
 
-def headers_of(raw: dict[str, Any] | None) -> dict[str, str]:
-    return {k.lower(): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in (raw or {}).items()}
-
-
 def load_cassette(path: Path) -> tuple[Exchange, str]:
     """The recorded exchange of a single-interaction cassette (media tokens restored to the bytes that
-    were sent), and its raw response body text."""
-    doc = media_store.restore(yaml.safe_load(path.read_text(encoding="utf-8")), media_store.media_dir_for(path))
-    assert len(doc["interactions"]) == 1, f"{path} should hold one interaction"
-    interaction = doc["interactions"][0]
-    req, resp = interaction["request"], interaction["response"]
-    body = json.loads(req["body"])
-    request = Request(method=req["method"], url=req["uri"], headers=headers_of(req.get("headers")),
-                      json_body=body, stream=body.get("stream") is True)
-    text = resp["body"]["string"]
-    return Exchange(request=request, status=resp["status"]["code"], headers=headers_of(resp.get("headers")),
-                    body=text.encode("utf-8")), text
+    were sent), and its response body as text."""
+    ex = exchanges.from_cassette(path, FAM.api)
+    return ex, ex.body.decode("utf-8")
 
 
 def with_body(ex: Exchange, text: str) -> Exchange:
@@ -86,7 +71,8 @@ def test_every_baseline_entry_has_a_cassette_and_back():
     # Tests the plan marks unsupported (a model without the feature) send nothing and have no cassette.
     recorded = {baseline_id(p) for p in cassette_files()}
     multi_step = {baseline_id(p) for p in sorted(CASSETTES.glob("*/*.yaml")) if p not in cassette_files()}
-    baselined = {k for k, v in BASELINE.items() if k.startswith(f"{TARGET}:openai-chat/") and v != "unsupported"} - multi_step
+    baselined = {k for k, v in BASELINE.items()
+                 if k.startswith(f"{TARGET}:openai-chat/") and v != "unsupported"} - multi_step
     assert recorded, "no openai-chat cassettes found"
     assert recorded == baselined
 
@@ -101,7 +87,8 @@ REFUSAL = ("contract", "$.choices[0].message.refusal", "required field is missin
 # LiteLLM's stream chunks omit choices[].finish_reason until the last content chunk; the chunk schema
 # (ChatCompletionStreamResponse) lists it as required (nullable).
 def NO_FINISH(n: int) -> tuple[str, str, str]:  # noqa: N802 (reads as the constant it stands for)
-    return ("contract", "events[*].choices[0].finish_reason", f"required field is missing (in {n} events, first at event 0)")
+    return ("contract", "events[*].choices[0].finish_reason",
+            f"required field is missing (in {n} events, first at event 0)")
 
 
 # What judge() gives each cassette (layer, path, message), exactly: LiteLLM 1.106.2's deviations.
@@ -131,7 +118,8 @@ LITELLM: dict[str, list[tuple[str, str, str]]] = {
     "media-handling/image-to-any-model--mock-multimodal": [REFUSAL],
     # An image_url part for SmolLM2 reaches the backend's chat template, which cannot join list content
     # ("can only concatenate str (not "list") to str"): HTTP 500 where 200 or a 4xx refusal is allowed.
-    "media-handling/image-to-any-model--smollm2-135m": [("case", "$status", "matches none of the alternatives, got 500")],
+    "media-handling/image-to-any-model--smollm2-135m": [
+        ("case", "$status", "matches none of the alternatives, got 500")],
     "multi-turn/system-then-turns--smollm2-135m": [REFUSAL],
     "multi-turn/two-turns--smollm2-135m": [REFUSAL],
     # reasoning_effort is accepted and ignored by both models (no error): allowed.
@@ -282,66 +270,11 @@ def test_removing_the_usage_chunk_is_flagged():
 
 # -- real OpenAI recordings (development set outside the repo) --------------------------------------------
 
-class _Loader(yaml.SafeLoader):
-    """safe_load plus Ruby's `!binary` tag (base64), as some recorders write it; `!!binary` is built in."""
-
-
-_Loader.add_constructor("!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node)))
-
-
-def _bytes(value: Any) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, bytes):
-        return value
-    return str(value).encode("utf-8")
-
-
-def _request_body(req: dict[str, Any]) -> Any:
-    if "parsed_body" in req:
-        return req["parsed_body"]
-    body = req.get("body")
-    raw = _bytes(body.get("string") if isinstance(body, dict) else body)
-    return json.loads(raw) if raw.strip() else None
-
-
-def _response_body(resp: dict[str, Any], headers: dict[str, str]) -> bytes:
-    if "parsed_body" in resp:
-        return json.dumps(resp["parsed_body"]).encode("utf-8")
-    body = resp.get("body")
-    raw = _bytes(body.get("string") if isinstance(body, dict) else body)
-    if "gzip" in headers.get("content-encoding", "") or raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return raw
-
-
-def _shared_doc(name: str) -> dict[str, Any]:
-    return yaml.load((SHARED / name).read_text(encoding="utf-8"), Loader=_Loader)
-
-
-def shared_chat_interactions() -> list[tuple[str, int]]:
-    if not SHARED.is_dir():
-        return []
-    out = []
-    for path in sorted(SHARED.glob("*.yaml")) + sorted(SHARED.glob("*.yml")):
-        if "chat/completions" not in path.read_text(encoding="utf-8", errors="replace"):
-            continue
-        for i, interaction in enumerate(_shared_doc(path.name).get("interactions") or []):
-            req = interaction.get("request") or {}
-            if FAM.recognizes(str(req.get("method", "")), str(req.get("uri", ""))):
-                out.append((path.name, i))
-    return out
+SHARED_CHAT = recordings.interactions_of(FAM.api, SHARED)
 
 
 def shared_exchange(name: str, index: int) -> Exchange:
-    interaction = _shared_doc(name)["interactions"][index]
-    req, resp = interaction["request"], interaction["response"]
-    body = _request_body(req)
-    headers = headers_of(resp.get("headers"))
-    request = Request(method=req["method"], url=req["uri"], headers=headers_of(req.get("headers")),
-                      json_body=body, stream=FAM.request_is_stream(body, req["uri"]))
-    return Exchange(request=request, status=resp["status"]["code"], headers=headers,
-                    body=_response_body(resp, headers))
+    return recordings.exchange(SHARED, name, index)
 
 
 # Replies in the development set that the contract flags, with why the finding stands. Each entry is
@@ -363,8 +296,6 @@ KNOWN_FINDINGS: dict[tuple[str, int], dict[str, Any]] = {
     ]},
 }
 
-SHARED_CHAT = shared_chat_interactions()
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} is absent")
 
 
 def _served_by_openai(ex: Exchange) -> bool:
@@ -378,7 +309,7 @@ def _served_by_openai(ex: Exchange) -> bool:
         isinstance(body, dict) and str(body.get("id", "")).startswith("chatcmpl-"))
 
 
-@needs_shared
+@recordings.needed(SHARED)
 def test_shared_recordings_hold_chat_traffic():
     kinds = set()
     for name, index in SHARED_CHAT:
@@ -387,11 +318,11 @@ def test_shared_recordings_hold_chat_traffic():
     assert kinds == {"error", "stream", "json"}
 
 
-@needs_shared
+@recordings.needed(SHARED)
 @pytest.mark.parametrize("name,index", SHARED_CHAT or [("(none)", 0)], ids=lambda v: str(v))
 def test_real_openai_chat_replies_pass_the_contract(name, index):
     if name == "(none)":
-        pytest.skip("no chat-completions interactions in the shared recordings")
+        recordings.unavailable(f"no chat-completions interactions in {recordings.folder(SHARED)}")
     ex = shared_exchange(name, index)
     findings = [(f.path, f.message) for f in FAM.contract(ex)]
     known = KNOWN_FINDINGS.get((name, index))
@@ -402,6 +333,6 @@ def test_real_openai_chat_replies_pass_the_contract(name, index):
     assert _served_by_openai(ex) is known["openai"]
 
 
-@needs_shared
+@recordings.needed(SHARED)
 def test_known_findings_refer_to_recordings_that_exist():
     assert set(KNOWN_FINDINGS) <= set(SHARED_CHAT)

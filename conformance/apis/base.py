@@ -80,6 +80,7 @@ class ApiFamily:
     spec: ClassVar[Spec]  # the family's published schema (spec.json in its folder)
     endpoint: ClassVar[str] = ""  # default path under base_url; may hold {model}
     method: ClassVar[str] = "POST"
+    streams: ClassVar[bool] = True  # False: the API has no stream form; every reply is judged as a body
     stream_terminator: ClassVar[str | None] = None  # a data value ending the SSE stream, e.g. [DONE]
     response_def: ClassVar[str] = "response"  # the spec's $defs for a reply body
     error_def: ClassVar[str] = "error"  # the spec's $defs for the error envelope
@@ -91,7 +92,7 @@ class ApiFamily:
 
     # -- sending ---------------------------------------------------------------------------------
     def is_stream(self, case: Case) -> bool:
-        return bool(case.request.get("stream"))
+        return self.streams and bool(case.request.get("stream"))
 
     def build_request(self, case: Case, model_name: str, surface: Surface) -> Request:
         """The HTTP request for `case` (auth is added by the transport from the surface)."""
@@ -125,12 +126,12 @@ class ApiFamily:
         return method.upper() == self.method and path_of(url).rstrip("/").endswith(tail)
 
     def request_is_stream(self, request_body: Any, url: str) -> bool:
-        return isinstance(request_body, dict) and request_body.get("stream") is True
+        return self.streams and isinstance(request_body, dict) and request_body.get("stream") is True
 
     # -- decoding --------------------------------------------------------------------------------
     def decode(self, exchange: Exchange) -> None:
         """Fill exchange.events for a successful stream reply, once (no judgement here)."""
-        if exchange.request.stream and exchange.status < 300 and exchange.events is None:
+        if self._streamed(exchange) and exchange.status < 300 and exchange.events is None:
             self.decode_stream(exchange)
 
     def decode_stream(self, exchange: Exchange) -> None:
@@ -145,7 +146,7 @@ class ApiFamily:
             return contract.dedupe(self.error_envelope(exchange))
         if exchange.status >= 300 or exchange.status < 200:
             return [finding("$status", f"unexpected HTTP status {exchange.status}")]
-        if exchange.request.stream:
+        if self._streamed(exchange):
             return contract.dedupe(self._stream_contract(exchange))
         out = contract.content_type_findings(exchange, self.body_content_type(exchange))
         body = exchange.json()
@@ -171,6 +172,10 @@ class ApiFamily:
         if not events:
             return out + ([] if exchange.stream_error else [finding("events", "stream has no events")])
         return contract.collapse_repeats(out + self.stream_rules(exchange, events))
+
+    def _streamed(self, exchange: Exchange) -> bool:
+        """Whether the reply is judged as a stream: the request asked for one, of an API that has one."""
+        return self.streams and exchange.request.stream
 
     def body_content_type(self, exchange: Exchange) -> str:
         return JSON
@@ -203,7 +208,7 @@ class ApiFamily:
         for error replies error (the API's error object). Families may add API-specific keys."""
         if exchange.status >= 400:
             return {"status": exchange.status, "error": self.error_of(exchange.json())}
-        if exchange.request.stream:
+        if self._streamed(exchange):
             self.decode(exchange)
             return self.stream_summary(exchange, exchange.events or [])
         body = exchange.json()
@@ -223,7 +228,7 @@ class ApiFamily:
         """The reply's assistant turn exactly as a client passes it back in the next request
         (follow_up.py); a list is spliced into the list holding the placeholder. None when the reply
         has none: an error or a stream here, a malformed body in turn_of."""
-        if exchange.status >= 300 or exchange.request.stream:
+        if exchange.status >= 300 or self._streamed(exchange):
             return None
         return self.turn_of(exchange.json())
 

@@ -67,7 +67,7 @@ _local = threading.local()
 def _serve() -> _Reply:
     reply = getattr(_local, "reply", None)
     if reply is None:
-        raise RuntimeError("an SDK client of conformance.clients sent a request outside client_findings")
+        raise RuntimeError("an SDK client of the client layer sent a request outside a check (apis/sdk.run)")
     reply.sent += 1
     return reply
 

@@ -114,7 +114,7 @@ def environment_digest() -> str:
     """A digest of what any cached result depends on besides its own inputs: the Python version,
     every installed distribution with its version, and the source of the conformance package."""
     h = hashlib.sha256()
-    for part in (sys.version, distributions_digest(), source_digest(Path(__file__).resolve().parent)):
+    for part in (sys.version, distributions_digest(), source_digest(Path(__file__).resolve().parent.parent)):
         h.update(b"\0" + part.encode())
     return h.hexdigest()
 

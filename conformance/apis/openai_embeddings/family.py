@@ -36,7 +36,6 @@ from conformance.apis.openai_chat.family import SPEC as CHAT_SPEC
 from conformance.apis.profiles import CORE, EXTENDED
 from conformance.core.exchange import Exchange, Finding
 from conformance.core.jsonvalues import as_dict, as_list
-from conformance.load.cases import Case
 
 SPEC = Spec(__package__)
 FLOAT32_BYTES = 4
@@ -47,14 +46,9 @@ class OpenAIEmbeddings(ApiFamily):
     api = "openai-embeddings"
     spec = SPEC
     endpoint = "/embeddings"
+    streams = False  # the API never streams
     sdks = ("openai",)
     profile = {CORE: ("text", "encoding", "errors"), EXTENDED: ("dimensions", "limits")}
-
-    def is_stream(self, case: Case) -> bool:
-        return False  # the API never streams
-
-    def request_is_stream(self, request_body: Any, url: str) -> bool:
-        return False
 
     # -- contract --------------------------------------------------------------------------------
     def body_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
