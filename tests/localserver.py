@@ -1,8 +1,10 @@
 """A tiny HTTP server on 127.0.0.1 for tests that need real sockets without the gateway stack."""
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -40,7 +42,7 @@ class LocalServer:
                     self.wfile.write(c)
                     self.wfile.flush()
 
-            do_GET = do_POST = _serve
+            do_GET = do_POST = do_DELETE = _serve
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
         self.port = self.server.server_address[1]
@@ -61,3 +63,32 @@ class LocalServer:
 
 def json_reply(obj, status: int = 200) -> tuple:
     return status, {"content-type": "application/json"}, json.dumps(obj).encode()
+
+
+class InFlight:
+    """A handler that holds each reply `hold` seconds, answers `reply` (status, headers, body), and
+    counts the requests it is serving at once: `peak` is a lower bound of what the client had in
+    flight (a request counts from its arrival to just before its reply is written)."""
+
+    def __init__(self, reply: tuple, hold: float = 0.4):
+        self.reply = reply
+        self.hold = hold
+        self.now = self.peak = self.total = 0
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def serving(self):
+        with self.lock:
+            self.now += 1
+            self.total += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.now -= 1
+
+    def __call__(self, method, path, headers, body):
+        with self.serving():
+            time.sleep(self.hold)
+            return self.reply

@@ -15,16 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.run import concurrency, recording, runner, transport
-from tests.conftest import ROOT
+from conformance.run import recording, runner, transport
+from tests.conftest import ROOT, start_cli
 from tests.faultproxy import FaultProxy
-from tests.localserver import LocalServer
+from tests.localserver import LocalServer, json_reply
+from tests.support.projects import chat_reply, point_target_at
 from tests.test_faults import KEY, cassette, item_for, timed_run, upstream_handler, write_project
 
-
-@pytest.fixture(autouse=True)
-def _own_slots(tmp_path, monkeypatch):
-    monkeypatch.setenv(concurrency.SLOTS_ENV, str(tmp_path / "slots"))
+pytestmark = pytest.mark.usefixtures("own_slots")
 
 
 def files_beside(path: Path) -> list[str]:
@@ -36,13 +34,6 @@ def record_good(root: Path, case_id: str) -> bytes:
         write_project(root, server.base)
         assert timed_run(root, case_id, "record")[0].verdict == "pass"
     return cassette(root, case_id).read_bytes()
-
-
-def point_target_at(root: Path, base: str) -> None:
-    path = root / "targets" / "t.yaml"
-    lines = [f"  openai-chat: {{base_url: '{base}/v1'}}" if "base_url" in line else line
-             for line in path.read_text().splitlines()]
-    path.write_text("\n".join(lines) + "\n")
 
 
 def wait_for(predicate, timeout: float = 30.0) -> None:
@@ -57,7 +48,7 @@ def test_ctrl_c_mid_exchange_keeps_the_previous_cassette(tmp_path):
     before = record_good(tmp_path, "stream")
     with LocalServer(upstream_handler) as upstream, FaultProxy(upstream.base) as proxy:
         proxy.add("stall_stream", path="/chat/completions", events=2, seconds=60)
-        point_target_at(tmp_path, proxy.base)
+        point_target_at(tmp_path, f"{proxy.base}/v1")
         item = item_for(tmp_path, "stream")
 
         def interrupt():
@@ -90,7 +81,7 @@ def test_ctrl_c_during_the_save_keeps_the_previous_cassette(tmp_path, monkeypatc
 
     monkeypatch.setattr(recording.os, "replace", interrupted_replace)
     with LocalServer(upstream_handler) as server:
-        point_target_at(tmp_path, server.base)
+        point_target_at(tmp_path, f"{server.base}/v1")
         with pytest.raises(KeyboardInterrupt):
             runner.run(item_for(tmp_path, "hello"), "record", tmp_path / "cassettes", root=tmp_path)
     assert cassette(tmp_path, "hello").read_bytes() == before
@@ -102,12 +93,9 @@ def test_ctrl_c_of_a_record_run_keeps_the_previous_cassette(tmp_path):
     before = record_good(tmp_path, "stream")
     with LocalServer(upstream_handler) as upstream, FaultProxy(upstream.base) as proxy:
         proxy.add("stall_stream", path="/chat/completions", events=2, seconds=60)
-        point_target_at(tmp_path, proxy.base)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "conformance.cli", "run", "--root", str(tmp_path), "--target", "t",
-             "--mode", "record", "--case", "openai-chat/text/stream"],
-            cwd=ROOT, env={**os.environ, "T_KEY": KEY, concurrency.SLOTS_ENV: str(tmp_path / "slots")},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        point_target_at(tmp_path, f"{proxy.base}/v1")
+        proc = start_cli("run", "--root", str(tmp_path), "--target", "t", "--mode", "record",
+                         "--case", "openai-chat/text/stream", env={"T_KEY": KEY})  # own_slots's folder: inherited
         try:
             wait_for(lambda: proxy.seen, timeout=120)
             time.sleep(0.5)
@@ -124,7 +112,7 @@ def test_a_reply_given_up_on_keeps_the_previous_cassette(tmp_path):
     before = record_good(tmp_path, "hello")
     with LocalServer(upstream_handler) as upstream, FaultProxy(upstream.base) as proxy:
         proxy.add("status", path="/chat/completions", status=503)
-        point_target_at(tmp_path, proxy.base)
+        point_target_at(tmp_path, f"{proxy.base}/v1")
         outcome, _ = timed_run(tmp_path, "hello", "record")
     assert outcome.verdict == "error" and "HTTP 503 after 3 attempts" in outcome.reason
     assert cassette(tmp_path, "hello").read_bytes() == before
@@ -133,7 +121,7 @@ def test_a_reply_given_up_on_keeps_the_previous_cassette(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from conformance.recording import atomic_write
+    from conformance.run.recording import atomic_write
     path, me, rounds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     text = ("writer " + me + "\\n") + (me * 200_000) + "\\nend\\n"
     for _ in range(rounds):
@@ -162,7 +150,7 @@ def test_parallel_writers_leave_one_whole_file(tmp_path):
 RECORDER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from conformance import runner
+    from conformance.run import runner
     from tests.test_faults import item_for
     root, rounds = Path(sys.argv[1]), int(sys.argv[2])
     for _ in range(rounds):
@@ -176,15 +164,11 @@ def test_parallel_recordings_of_the_same_cassette_leave_one_whole_cassette(tmp_p
 
     def handler(method, path, headers, body):
         served.append(1)
-        reply = {"id": f"chatcmpl-{len(served)}", "object": "chat.completion", "created": 1, "model": "m",
-                 "choices": [{"index": 0, "message": {"role": "assistant", "content": "x" * 50_000, "refusal": None},
-                              "logprobs": None, "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-        return 200, {"content-type": "application/json"}, json.dumps(reply).encode()
+        return json_reply(chat_reply("x" * 50_000, reply_id=f"chatcmpl-{len(served)}"))
 
     with LocalServer(handler) as server:
         write_project(tmp_path, server.base, limits="concurrency: 4")
-        env = {**os.environ, "T_KEY": KEY, concurrency.SLOTS_ENV: str(tmp_path / "slots")}
+        env = {**os.environ, "T_KEY": KEY}  # and own_slots's folder
         procs = [subprocess.Popen([sys.executable, "-c", RECORDER, str(tmp_path), "5"], cwd=ROOT, env=env)
                  for _ in range(4)]
         assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]

@@ -1,11 +1,13 @@
-"""Case files (conformance/cases.py): loading, merged requires, and errors that name file:line:field."""
+"""Case files (conformance/load/cases.py): loading, merged requires, and errors that name file:line:field."""
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from conformance import apis
 from conformance.load import cases
 from conformance.load.cases import Case, CaseFileError
 from conformance.load.yamlsource import SourceError
@@ -212,7 +214,10 @@ def test_bad_capability_pattern_in_a_later_case(tmp_path):
 def test_unknown_api(tmp_path):
     err = load_error(tmp_path, SMALL.replace("api: openai-chat", "api: openai-chatt"))
     assert (err.line, err.field) == (1, "api")
-    assert err.message.startswith("'openai-chatt' is not one of ['openai-chat', ")
+    # The known API identifiers, sorted: the registry's, which the shipped families are among.
+    assert err.message == f"'openai-chatt' is not one of {list(apis.api_ids())}"
+    known = ast.literal_eval(err.message.removeprefix("'openai-chatt' is not one of "))
+    assert known == sorted(known) and {"openai-chat", "openai-responses", "anthropic-messages", "gemini"} <= set(known)
 
 
 def test_empty_cases_list(tmp_path):

@@ -2,20 +2,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import yaml
 
-from tests.conftest import run_cli
-
-OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}  # nothing listens there: replay must not need it
-
-
-def results(root: Path) -> list[dict]:
-    return json.loads((root / "reports" / "latest" / "results.json").read_text())["results"]
+from tests.conftest import OFFLINE, run_cli, run_pytest
+from tests.support.projects import latest_results as results
 
 
 def test_replay_of_the_shipped_suite_matches_its_baseline_offline(project_copy):
@@ -35,7 +27,8 @@ def test_replay_of_the_shipped_suite_matches_its_baseline_offline(project_copy):
     latest = project_copy / "reports" / "latest"
     assert (latest / "junit.xml").exists() and (latest / "matrix.md").exists()
     suite = ET.parse(latest / "junit.xml").getroot()
-    assert int(suite.find("testsuite").get("tests") if suite.tag == "testsuites" else suite.get("tests")) == len(results(project_copy))
+    tests = suite.find("testsuite").get("tests") if suite.tag == "testsuites" else suite.get("tests")
+    assert int(tests) == len(results(project_copy))
 
 
 def test_without_a_baseline_a_failing_verdict_exits_1(project_copy):
@@ -59,24 +52,27 @@ def test_a_changed_verdict_against_the_baseline_exits_1_and_names_the_test(proje
 def test_filters_select_and_deselected_tests_send_nothing(project_copy):
     proc = run_cli("run", "--root", str(project_copy), "--api", "openai-chat", "--feature", "stream", env=OFFLINE)
     got = results(project_copy)
-    assert got and {(r["api"], r["feature"]) for r in got} == {("openai-chat", "stream")}
+    assert got and {(r["api"], r["feature"]) for r in got} == {("openai-chat", "stream")}, proc.stdout[-2000:]
     proc = run_cli("run", "--root", str(project_copy), "--target", "litellm-local",
                    "--case", "openai-chat/text/plain-text", "--model", "smollm2-135m", env=OFFLINE)
-    assert [r["id"] for r in results(project_copy)] == ["litellm-local:openai-chat/text/plain-text:smollm2-135m"]
+    assert [r["id"] for r in results(project_copy)] == [
+        "litellm-local:openai-chat/text/plain-text:smollm2-135m"], proc.stdout[-2000:]
 
 
 def test_a_malformed_case_file_is_one_error_and_the_rest_still_runs(project_copy):
     path = project_copy / "cases" / "openai-chat" / "text.yaml"
-    text = path.read_text().replace("    request:\n      messages: [{role: user, content: \"Say hello.\"}]\n      temperature: 0",
-                                    "    requests:\n      messages: [{role: user, content: \"Say hello.\"}]\n      temperature: 0")
+    hello = "\n      messages: [{role: user, content: \"Say hello.\"}]\n      temperature: 0"
+    text = path.read_text().replace("    request:" + hello, "    requests:" + hello)
     assert "requests:" in text
     path.write_text(text)
     line = text.splitlines().index("    requests:") + 1
-    proc = run_cli("run", "--root", str(project_copy), "--target", "litellm-local", "--api", "openai-chat", env=OFFLINE)
+    proc = run_cli("run", "--root", str(project_copy), "--target", "litellm-local", "--api", "openai-chat",
+                   env=OFFLINE)
     got = results(project_copy)
     errors = [r for r in got if r["verdict"] == "error"]
-    assert len(errors) == 1
-    assert errors[0]["reason"].startswith(f"cases/openai-chat/text.yaml:{line}: cases[2].requests: unknown field (did you mean 'request'?)")
+    assert len(errors) == 1, proc.stdout[-2000:]
+    assert errors[0]["reason"].startswith(f"cases/openai-chat/text.yaml:{line}: cases[2].requests: "
+                                          "unknown field (did you mean 'request'?)")
     others = [r for r in got if r["feature"] != "text" and r["verdict"] != "unsupported"]
     assert len(others) >= 9 and all(r["verdict"] in ("pass", "fail") for r in others)
 
@@ -94,11 +90,8 @@ def test_unsupported_models_are_reported_with_the_reason_not_dropped(project_cop
     assert got[0]["reason"] == "text-only-no-stream does not declare stream"
 
 
-def test_plain_pytest_with_markers_runs_the_same_suite(project_copy, repo_root):
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--target", "litellm-local", "--conformance-root", str(project_copy),
-         "-m", "api_openai_chat and stream", "-q", "-p", "no:cacheprovider", "--rootdir", str(project_copy)],
-        cwd=project_copy, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, **OFFLINE})
+def test_plain_pytest_with_markers_runs_the_same_suite(project_copy):
+    proc = run_pytest(project_copy, "--target", "litellm-local", "-m", "api_openai_chat and stream")
     assert "deselected" in proc.stdout, proc.stdout[-2000:]
     got = [r for r in results(project_copy) if r["model"] == "smollm2-135m"]
     assert len(got) == 3 and {r["feature"] for r in got} == {"stream"}

@@ -399,7 +399,7 @@ def test_each_thread_reads_its_own_reply():
 
 
 def test_a_request_outside_the_layer_is_refused():
-    with pytest.raises(RuntimeError, match="sent a request outside client_findings"):
+    with pytest.raises(RuntimeError, match="sent a request outside a check"):
         openai_sdk.client().models.list()
 
 

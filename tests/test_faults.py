@@ -15,23 +15,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.load import cases, plan, targets
-from conformance.run import recording, runner
+from conformance.load import plan
+from conformance.run import runner
 from tests.conftest import run_cli
 from tests.faultproxy import FaultProxy, free_port
-from tests.localserver import LocalServer
+from tests.localserver import LocalServer, json_reply
+from tests.support import projects
+from tests.support.projects import CHAT_REPLY
 
 KEY = "sk-fault-test-0123456789"
 CONNECT, FIRST_BYTE, EVENT, TOTAL = 2.0, 1.5, 1.5, 6.0
 MARGIN = 10.0  # seconds of slack on top of a timeout: scheduling on a busy 2-core machine
 STALL = 60.0  # how long the proxy stays silent; far beyond every timeout, so only a timeout ends it
-
-REPLY = {
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi", "refusal": None},
-                 "logprobs": None, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-}
+MODES = ["live", "record"]
+pytestmark = pytest.mark.usefixtures("own_slots")  # slots of these throw-away targets: the test's own
 
 
 def _chunk(delta: dict, finish=None) -> bytes:
@@ -48,30 +45,25 @@ def upstream_handler(method, path, headers, body):
     """A conforming chat endpoint: JSON, or SSE when the request says stream."""
     if json.loads(body or b"{}").get("stream"):
         return 200, {"content-type": "text/event-stream"}, STREAM
-    return 200, {"content-type": "application/json"}, json.dumps(REPLY).encode()
+    return json_reply(CHAT_REPLY)
+
+
+CASES = ("  - id: hello\n    request: {messages: [{role: user, content: hi}], max_tokens: 16}\n"
+         "    expect: {status: 200}\n"
+         "  - id: stream\n    request: {messages: [{role: user, content: count}], max_tokens: 16, stream: true}\n"
+         "    expect: {status: 200, summary: {terminated: true}}\n")
+LIMITS = (f"connect_timeout_s: {CONNECT}, first_byte_timeout_s: {FIRST_BYTE}, event_timeout_s: {EVENT}, "
+          f"total_timeout_s: {TOTAL}, retries: 2, backoff_s: 0.2, backoff_max_s: 5, retry_budget_s: 10, "
+          "max_body_bytes: 1000000")
 
 
 def write_project(root: Path, base_url: str, limits: str = "", extra_cases: str = "") -> None:
-    (root / "cases" / "openai-chat").mkdir(parents=True, exist_ok=True)
-    (root / "targets").mkdir(exist_ok=True)
-    (root / "cases" / "openai-chat" / "text.yaml").write_text(
-        "api: openai-chat\nfeature: text\nrequires: [chat]\ncases:\n"
-        "  - id: hello\n    request: {messages: [{role: user, content: hi}], max_tokens: 16}\n"
-        "    expect: {status: 200}\n"
-        "  - id: stream\n    request: {messages: [{role: user, content: count}], max_tokens: 16, stream: true}\n"
-        "    expect: {status: 200, summary: {terminated: true}}\n" + extra_cases)
-    limits = limits or (f"connect_timeout_s: {CONNECT}, first_byte_timeout_s: {FIRST_BYTE}, "
-                        f"event_timeout_s: {EVENT}, total_timeout_s: {TOTAL}, retries: 2, backoff_s: 0.2, "
-                        "backoff_max_s: 5, retry_budget_s: 10, max_body_bytes: 1000000")
-    (root / "targets" / "t.yaml").write_text(
-        f"name: t\nauth: {{bearer: '${{T_KEY}}'}}\nsurfaces:\n  openai-chat: {{base_url: '{base_url}/v1'}}\n"
-        f"models:\n  m: {{apis: [openai-chat], capabilities: [chat]}}\nlimits: {{{limits}}}\n")
+    """A chat endpoint's cases `hello` and `stream` (and `extra_cases`); the target's key is T_KEY."""
+    projects.write_project(root, f"{base_url}/v1", CASES + extra_cases, limits=limits or LIMITS)
 
 
 def item_for(root: Path, case_id: str) -> plan.PlanItem:
-    t = targets.load_dir(root / "targets", env={"T_KEY": KEY}, root=root)
-    items = plan.build(cases.load_dir(root / "cases", root), t, ["t"])
-    return next(i for i in items if i.case.id == case_id)
+    return projects.plan_item(root, case_id, env={"T_KEY": KEY})
 
 
 def timed_run(root: Path, case_id: str, mode: str) -> tuple[runner.Outcome, float]:
@@ -81,7 +73,7 @@ def timed_run(root: Path, case_id: str, mode: str) -> tuple[runner.Outcome, floa
 
 
 def cassette(root: Path, case_id: str) -> Path:
-    return recording.cassette_path(root / "cassettes", "t", "openai-chat", "text", case_id, "m")
+    return projects.cassette_of(root, case_id)
 
 
 @pytest.fixture
@@ -96,15 +88,6 @@ def proxy(upstream):
         yield p
 
 
-@pytest.fixture(autouse=True)
-def _own_slots(tmp_path, monkeypatch):
-    # Concurrency slots of these throw-away targets live in the test's own folder.
-    monkeypatch.setenv("CONFORMANCE_SLOTS_DIR", str(tmp_path / "slots"))
-
-
-MODES = ["live", "record"]
-
-
 def endpoint(proxy_or_port) -> str:
     port = proxy_or_port if isinstance(proxy_or_port, int) else proxy_or_port.port
     return f"POST http://127.0.0.1:{port}/v1/chat/completions"
@@ -112,7 +95,8 @@ def endpoint(proxy_or_port) -> str:
 
 def assert_error(outcome: runner.Outcome, port, *needles: str) -> None:
     assert outcome.verdict == "error", outcome
-    assert outcome.reason.startswith(f"transport: {endpoint(port)}: ") or endpoint(port) in outcome.reason, outcome.reason
+    reason = outcome.reason
+    assert reason.startswith(f"transport: {endpoint(port)}: ") or endpoint(port) in reason, reason
     for needle in needles:
         assert needle in outcome.reason, outcome.reason
     assert KEY not in outcome.reason
@@ -216,7 +200,8 @@ def test_http_500_is_a_fail_not_retried(tmp_path, proxy, mode):
     assert [a["status"] for a in outcome.attempts] == [500]
     assert elapsed < MARGIN
     if mode == "record":  # a wrong answer is still an answer: recorded, and replay judges it the same
-        assert runner.run(item_for(tmp_path, "hello"), "replay", tmp_path / "cassettes", root=tmp_path).verdict == "fail"
+        replayed = runner.run(item_for(tmp_path, "hello"), "replay", tmp_path / "cassettes", root=tmp_path)
+        assert replayed.verdict == "fail"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -374,12 +359,12 @@ def test_a_run_full_of_faults_finishes_with_every_verdict_in_place(tmp_path, pro
     """One `conformance run` where most tests hit a different fault (chosen by an X-Fault header in
     the case): it ends in bounded time, every test has its verdict, and the healthy ones pass."""
     write_project(tmp_path, proxy.base)
-    lines = ["api: openai-chat", "feature: faults", "requires: [chat]", "cases:"]
+    lines = []
     for case_id, (fault, stream, _, _) in FAULT_CASES.items():
         headers = f", headers: {{X-Fault: {fault}}}" if fault else ""
         lines.append(f"  - {{id: {case_id}, request: {{messages: [{{role: user, content: {case_id}}}], "
-                     f"max_tokens: 8, stream: {str(stream).lower()}}}, expect: {{status: 200}}{headers}}}")
-    (tmp_path / "cases" / "openai-chat" / "faults.yaml").write_text("\n".join(lines) + "\n")
+                     f"max_tokens: 8, stream: {str(stream).lower()}}}, expect: {{status: 200}}{headers}}}\n")
+    projects.write_cases(tmp_path, "".join(lines), feature="faults")
     proxy.add("status", status=500)
     proxy.add("stall", seconds=STALL)
     proxy.add("stall_stream", events=1, seconds=STALL)
@@ -387,9 +372,9 @@ def test_a_run_full_of_faults_finishes_with_every_verdict_in_place(tmp_path, pro
         proxy.add(name)
     start = time.monotonic()
     proc = run_cli("run", "--root", str(tmp_path), "--target", "t", "--mode", "live", "--feature", "faults",
-                   env={"T_KEY": KEY, "CONFORMANCE_SLOTS_DIR": str(tmp_path / "slots")}, timeout=300)
+                   env={"T_KEY": KEY}, timeout=300)  # the slots folder: own_slots's, in the environment
     elapsed = time.monotonic() - start
-    results = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())["results"]
+    results = projects.latest_results(tmp_path)
     got = {r["case"]: r for r in results}
     assert set(got) == set(FAULT_CASES), proc.stdout[-3000:] + proc.stderr[-2000:]
     for case_id, (_, _, verdict, snippet) in FAULT_CASES.items():

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.load import cases, follow_up, plan, targets
+from conformance.load import cases, follow_up, plan
 from conformance.load.yamlsource import SourceError
-from conformance.run import recording, runner
+from conformance.run import runner
 from tests.localserver import LocalServer, json_reply
-from tests.test_recording_replay import CHAT_REPLY
+from tests.support import projects
+from tests.support.projects import chat_reply
 
 P = {"previous": "assistant"}
 
@@ -24,9 +25,7 @@ def test_substitute_puts_the_turn_in_place_and_splices_lists():
     assert follow_up.has_placeholder({"a": [{"b": P}]}) and not follow_up.has_placeholder({"previous": "other"})
 
 
-CASE = """api: openai-chat
-feature: multi-turn
-cases:
+CASES = """\
   - id: again
     request: {{messages: [{{role: user, content: one}}], max_tokens: 8}}
     expect: {{status: 200}}
@@ -36,27 +35,19 @@ cases:
 """
 
 
-def project(root: Path, base: str, placeholder: str = "{previous: assistant}") -> plan.PlanItem:
-    (root / "cases" / "openai-chat").mkdir(parents=True, exist_ok=True)
-    (root / "targets").mkdir(exist_ok=True)
-    (root / "cases" / "openai-chat" / "multi-turn.yaml").write_text(CASE.format(placeholder=placeholder))
-    (root / "targets" / "t.yaml").write_text(
-        f"name: t\nauth: {{none: true}}\nsurfaces:\n  openai-chat: {{base_url: '{base}/v1'}}\n"
-        "models:\n  m: {apis: [openai-chat], capabilities: [chat]}\n"
-        "limits: {connect_timeout_s: 2, read_timeout_s: 2, total_timeout_s: 5}\n")
-    [item] = plan.build(cases.load_dir(root / "cases", root), targets.load_dir(root / "targets", env={}, root=root), ["t"])
-    return item
+def write_cases(root: Path, placeholder: str = "{previous: assistant}") -> Path:
+    return projects.write_cases(root, CASES.format(placeholder=placeholder), feature="multi-turn", requires=())
 
 
-def reply(text: str, **extra):
-    body = json.loads(json.dumps(CHAT_REPLY))
-    body["choices"][0]["message"].update(content=text, **extra)
-    return body
+def project(root: Path, base: str) -> plan.PlanItem:
+    write_cases(root)
+    projects.write_target(root, f"{base}/v1", auth="auth: {none: true}")
+    return projects.plan_item(root)
 
 
 def two_turns(method, path, headers, body):
     sent = json.loads(body)
-    return json_reply(reply("second" if len(sent["messages"]) > 1 else "first", annotations=[]))
+    return json_reply(chat_reply("second" if len(sent["messages"]) > 1 else "first", annotations=[]))
 
 
 def test_the_second_request_carries_the_first_message_unmodified_and_both_replay(tmp_path):
@@ -67,7 +58,7 @@ def test_the_second_request_carries_the_first_message_unmodified_and_both_replay
         second = json.loads(server.requests[1]["body"])
     # Exactly what the API returned, fields the suite does not know (annotations) and nulls included.
     assert second["messages"][1] == {"role": "assistant", "content": "first", "refusal": None, "annotations": []}
-    cassette = recording.cassette_path(tmp_path / "cassettes", "t", "openai-chat", "multi-turn", "again", "m")
+    cassette = projects.cassette_of(tmp_path, "again", feature="multi-turn")
     assert len(yaml.safe_load(cassette.read_text())["interactions"]) == 2
     replayed = runner.run(item, "replay", tmp_path / "cassettes", root=tmp_path)
     assert replayed.verdict == "pass", replayed
@@ -76,7 +67,7 @@ def test_the_second_request_carries_the_first_message_unmodified_and_both_replay
 def test_the_follow_ups_findings_are_marked_as_its_own(tmp_path):
     def wrong_second(method, path, headers, body):
         sent = json.loads(body)
-        return json_reply(reply("third") if len(sent["messages"]) > 1 else reply("first"))
+        return json_reply(chat_reply("third") if len(sent["messages"]) > 1 else chat_reply("first"))
 
     with LocalServer(wrong_second) as server:
         outcome = runner.run(project(tmp_path, server.base), "live", tmp_path / "cassettes", root=tmp_path)
@@ -98,9 +89,7 @@ def test_no_assistant_turn_means_no_second_request_and_a_finding(tmp_path):
 
 
 def test_a_follow_up_without_the_placeholder_is_a_case_file_error(tmp_path):
-    (tmp_path / "cases" / "openai-chat").mkdir(parents=True)
-    path = tmp_path / "cases" / "openai-chat" / "multi-turn.yaml"
-    path.write_text(CASE.format(placeholder="{role: assistant, content: x}"))
+    path = write_cases(tmp_path, placeholder="{role: assistant, content: x}")
     with pytest.raises(SourceError) as err:
         cases.load_file(path, tmp_path)
     assert str(err.value).startswith("cases/openai-chat/multi-turn.yaml:8: ")
@@ -110,10 +99,13 @@ def test_a_follow_up_without_the_placeholder_is_a_case_file_error(tmp_path):
 @pytest.mark.parametrize("api, body, turn", [
     ("openai-chat", {"choices": [{"message": {"role": "assistant", "content": "a", "x": None}}]},
      {"role": "assistant", "content": "a", "x": None}),
-    ("databricks-invocations", {"choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "a"}]}}]},
+    ("databricks-invocations",
+     {"choices": [{"message": {"role": "assistant", "content": [{"type": "text", "text": "a"}]}}]},
      {"role": "assistant", "content": [{"type": "text", "text": "a"}]}),
-    ("anthropic-messages", {"content": [{"type": "thinking", "thinking": "t", "signature": "s"}, {"type": "text", "text": "a"}]},
-     {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "s"}, {"type": "text", "text": "a"}]}),
+    ("anthropic-messages",
+     {"content": [{"type": "thinking", "thinking": "t", "signature": "s"}, {"type": "text", "text": "a"}]},
+     {"role": "assistant",
+      "content": [{"type": "thinking", "thinking": "t", "signature": "s"}, {"type": "text", "text": "a"}]}),
     ("openai-responses", {"output": [{"type": "reasoning", "id": "rs_1", "summary": []}]},
      [{"type": "reasoning", "id": "rs_1", "summary": []}]),
     ("gemini", {"candidates": [{"content": {"role": "model", "parts": [{"text": "a", "thoughtSignature": "s"}]}}]},

@@ -1,9 +1,9 @@
-"""The Gemini Files API flow (conformance/apis/gemini.py prepare, runner.Session, recording keep-lists).
+"""The Gemini Files API flow (conformance/apis/gemini/files.py, run/modes.Session, recording keep-lists).
 
-A stub Gemini server on 127.0.0.1 (tests/localserver.py) plays the parts no real service produces on
-demand: a File that stays PROCESSING for a few polls, one whose processing FAILED, one that never
-becomes ACTIVE, an upload reply without a uri. Record -> replay shows that a multi-step cassette
-gives the same verdict offline, that retried attempts are still dropped, and that the shipped
+A stub Gemini server on 127.0.0.1 (tests/localserver.py, which answers DELETE too) plays the parts no
+real service produces on demand: a File that stays PROCESSING for a few polls, one whose processing
+FAILED, one that never becomes ACTIVE, an upload reply without a uri. Record -> replay shows that a
+multi-step cassette gives the same verdict offline, that retried attempts are still dropped, and that the shipped
 litellm-local cassettes of cases/gemini/file.yaml replay to LiteLLM's verdicts.
 """
 from __future__ import annotations
@@ -17,13 +17,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from conformance.apis.contract import validator
-from conformance.apis.gemini import family as gemini
-from conformance.apis.gemini.family import FAMILY, files_call
+from conformance.apis.gemini.family import FAMILY, SPEC
+from conformance.apis.gemini.files import files_call
+from conformance.apis.gemini.wire import camel_key
 from conformance.core.exchange import Exchange, Request
 from conformance.load import cases, media, plan, targets
-from conformance.run import recording, runner
+from conformance.run import runner
 from tests.localserver import LocalServer
+from tests.support import projects
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "goog-test-key-0123456789"
@@ -85,7 +86,8 @@ class Stub:
             self.gets += 1
             return 200, json_headers, json.dumps(self.file(name)).encode()
         if path == f"/v1beta/models/{MODEL}:generateContent":
-            uris = [p["fileData"]["fileUri"] for c in json.loads(body)["contents"] for p in c["parts"] if "fileData" in p]
+            uris = [p["fileData"]["fileUri"] for c in json.loads(body)["contents"] for p in c["parts"]
+                    if "fileData" in p]
             for uri in uris:
                 name = uri.split("/v1beta/", 1)[-1]
                 if name not in self.files or self.files[name]["deleted"]:
@@ -94,24 +96,15 @@ class Stub:
         return 404, json_headers, envelope(404, "NOT_FOUND", "unknown path")
 
 
-def serve(stub: Stub) -> LocalServer:
-    server = LocalServer(stub)
-    handler = server.server.RequestHandlerClass
-    handler.do_DELETE = handler.do_GET  # the Files API deletes with DELETE
-    return server
+LIMITS = ("connect_timeout_s: 2, read_timeout_s: 5, total_timeout_s: 10, retries: 2, backoff_s: 0.05, "
+          "backoff_max_s: 1, retry_budget_s: 5")
 
 
 def write_project(root: Path, base: str, case_yaml: str, limits: str = "") -> None:
-    (root / "cases" / "gemini").mkdir(parents=True, exist_ok=True)
-    (root / "targets").mkdir(exist_ok=True)
-    (root / "cases" / "gemini" / "file.yaml").write_text(
-        "api: gemini\nfeature: file\nrequires: [files]\ncases:\n" + case_yaml)
-    limits = limits or ("connect_timeout_s: 2, read_timeout_s: 5, total_timeout_s: 10, retries: 2, backoff_s: 0.05, "
-                        "backoff_max_s: 1, retry_budget_s: 5")
-    (root / "targets" / "t.yaml").write_text(
-        f"name: t\nauth: {{header: {{name: x-goog-api-key, value: '${{G_KEY}}'}}}}\n"
-        f"surfaces:\n  gemini: {{base_url: '{base}'}}\n"
-        f"models:\n  {MODEL}: {{apis: [gemini], capabilities: [files, vision]}}\nlimits: {{{limits}}}\n")
+    """The cases of gemini/file and a target whose model declares files and vision; the key is G_KEY."""
+    projects.write_project(root, base, case_yaml, api="gemini", feature="file", requires=("files",), model=MODEL,
+                           capabilities=("files", "vision"),
+                           auth="auth: {header: {name: x-goog-api-key, value: '${G_KEY}'}}", limits=limits or LIMITS)
 
 
 def use_case(case_id: str = "use", upload: str = "{media: red-square.png, poll_every_s: 0.05}",
@@ -122,11 +115,18 @@ def use_case(case_id: str = "use", upload: str = "{media: red-square.png, poll_e
             f"      generationConfig: {{maxOutputTokens: 16}}\n    expect: {expect}\n")
 
 
+def unknown_file_case(option: str) -> str:
+    """A case asking the Files API for (get_file) or to delete (delete_file) a File that does not exist."""
+    return (f"  - id: unknown\n    options: {{{option}: files/conformance-no-such-file}}\n"
+            "    request: {}\n    expect: {error: true, status: [403, 404]}\n")
+
+
 def run(root: Path, mode: str = "live", case_id: str | None = None) -> runner.Outcome:
-    t = targets.load_dir(root / "targets", env={"G_KEY": KEY}, root=root)
-    items = plan.build(cases.load_dir(root / "cases", root), t, ["t"])
-    item = next(i for i in items if case_id is None or i.case.id == case_id)
-    return runner.run(item, mode, root / "cassettes", root=root)
+    return runner.run(projects.plan_item(root, case_id, env={"G_KEY": KEY}), mode, root / "cassettes", root=root)
+
+
+def cassette(root: Path) -> Path:
+    return projects.cassette_of(root, "use", api="gemini", feature="file", model=MODEL)
 
 
 def calls(server: LocalServer) -> list[str]:
@@ -145,7 +145,7 @@ UPLOAD, GET1, USE, DELETE1 = ("POST /upload/v1beta/files", "GET /v1beta/files/st
 
 def test_upload_processing_active_use_delete(tmp_path):
     stub = Stub(states=["PROCESSING", "PROCESSING", "ACTIVE"])
-    with serve(stub) as server:
+    with LocalServer(stub) as server:
         write_project(tmp_path, server.base, use_case())
         outcome = run(tmp_path)
     assert outcome.verdict == "pass", (outcome.reason, paths(outcome))
@@ -165,7 +165,7 @@ def test_upload_processing_active_use_delete(tmp_path):
 
 
 def test_failed_state_is_a_finding_naming_the_files_error(tmp_path):
-    with serve(Stub(states=["PROCESSING", "FAILED"])) as server:
+    with LocalServer(Stub(states=["PROCESSING", "FAILED"])) as server:
         write_project(tmp_path, server.base, use_case())
         outcome = run(tmp_path)
     assert outcome.verdict == "fail"
@@ -175,7 +175,7 @@ def test_failed_state_is_a_finding_naming_the_files_error(tmp_path):
 
 
 def test_failed_without_an_error_status_says_so(tmp_path):
-    with serve(Stub(states=["FAILED"], file_extra={"error": None})) as server:
+    with LocalServer(Stub(states=["FAILED"], file_extra={"error": None})) as server:
         write_project(tmp_path, server.base, use_case())
         outcome = run(tmp_path)
     assert outcome.verdict == "fail"
@@ -184,7 +184,7 @@ def test_failed_without_an_error_status_says_so(tmp_path):
 
 
 def test_a_file_never_active_is_an_error_within_the_bound(tmp_path):
-    with serve(Stub(states=["PROCESSING"])) as server:
+    with LocalServer(Stub(states=["PROCESSING"])) as server:
         write_project(tmp_path, server.base,
                       use_case(upload="{media: red-square.png, poll_every_s: 0.05, active_within_s: 0.3}"))
         start = time.monotonic()
@@ -198,7 +198,7 @@ def test_a_file_never_active_is_an_error_within_the_bound(tmp_path):
 
 
 def test_the_bound_comes_from_the_model_limits_when_the_case_gives_none(tmp_path):
-    with serve(Stub(states=["PROCESSING"])) as server:
+    with LocalServer(Stub(states=["PROCESSING"])) as server:
         write_project(tmp_path, server.base, use_case())
         target = (tmp_path / "targets" / "t.yaml").read_text()
         (tmp_path / "targets" / "t.yaml").write_text(target.replace(
@@ -208,7 +208,7 @@ def test_the_bound_comes_from_the_model_limits_when_the_case_gives_none(tmp_path
 
 
 def test_an_upload_reply_without_a_uri_is_a_finding(tmp_path):
-    with serve(Stub(states=["PROCESSING", "ACTIVE"], file_extra={"uri": None})) as server:
+    with LocalServer(Stub(states=["PROCESSING", "ACTIVE"], file_extra={"uri": None})) as server:
         write_project(tmp_path, server.base, use_case())
         outcome = run(tmp_path)
     assert outcome.verdict == "fail"
@@ -219,7 +219,7 @@ def test_an_upload_reply_without_a_uri_is_a_finding(tmp_path):
 
 
 def test_a_refused_upload_names_the_step_and_stops(tmp_path):
-    with serve(Stub(upload_status=404)) as server:
+    with LocalServer(Stub(upload_status=404)) as server:
         write_project(tmp_path, server.base, use_case())
         outcome = run(tmp_path)
     assert outcome.verdict == "fail"
@@ -230,8 +230,9 @@ def test_a_refused_upload_names_the_step_and_stops(tmp_path):
 
 
 def test_step_replies_are_judged_against_the_file_contract(tmp_path):
-    stub = Stub(states=["ACTIVE"], file_extra={"sizeBytes": "ninety", "createTime": "yesterday", "source": "DOWNLOADED"})
-    with serve(stub) as server:
+    stub = Stub(states=["ACTIVE"],
+                file_extra={"sizeBytes": "ninety", "createTime": "yesterday", "source": "DOWNLOADED"})
+    with LocalServer(stub) as server:
         write_project(tmp_path, server.base, use_case())
         outcome = run(tmp_path)
     assert outcome.verdict == "fail"
@@ -245,7 +246,7 @@ def test_step_replies_are_judged_against_the_file_contract(tmp_path):
 
 
 def test_an_upload_reply_without_a_name_stops_the_flow(tmp_path):
-    with serve(Stub(file_extra={"name": None})) as server:
+    with LocalServer(Stub(file_extra={"name": None})) as server:
         write_project(tmp_path, server.base, use_case())
         outcome = run(tmp_path)
     assert outcome.verdict == "fail"
@@ -254,7 +255,7 @@ def test_an_upload_reply_without_a_name_stops_the_flow(tmp_path):
 
 
 def test_use_after_delete_is_refused_with_the_envelope(tmp_path):
-    with serve(Stub()) as server:
+    with LocalServer(Stub()) as server:
         write_project(tmp_path, server.base, use_case(
             upload="{media: red-square.png, poll_every_s: 0.05, delete_before_use: true}",
             expect="{error: true, status: {$min: 400, $max: 404}}"))
@@ -266,9 +267,8 @@ def test_use_after_delete_is_refused_with_the_envelope(tmp_path):
 
 @pytest.mark.parametrize("option,method", [("get_file", "GET"), ("delete_file", "DELETE")])
 def test_unknown_file_is_refused_with_the_envelope(tmp_path, option, method):
-    with serve(Stub()) as server:
-        write_project(tmp_path, server.base, f"  - id: unknown\n    options: {{{option}: files/conformance-no-such-file}}\n"
-                                             "    request: {}\n    expect: {error: true, status: [403, 404]}\n")
+    with LocalServer(Stub()) as server:
+        write_project(tmp_path, server.base, unknown_file_case(option))
         outcome = run(tmp_path)
     assert outcome.verdict == "pass", paths(outcome)
     assert calls(server) == [f"{method} /v1beta/files/conformance-no-such-file"]
@@ -279,9 +279,8 @@ def test_unknown_file_without_the_google_envelope_fails(tmp_path):
     def handler(method, path, headers, body):  # what LiteLLM 1.106.2 answers: no Files API route
         return 404, {"content-type": "application/json"}, b'{"detail":"Not Found"}'
 
-    with serve(handler) as server:
-        write_project(tmp_path, server.base, "  - id: unknown\n    options: {get_file: files/conformance-no-such-file}\n"
-                                             "    request: {}\n    expect: {error: true, status: [403, 404]}\n")
+    with LocalServer(handler) as server:
+        write_project(tmp_path, server.base, unknown_file_case("get_file"))
         outcome = run(tmp_path)
     assert outcome.verdict == "fail" and paths(outcome) == [("$.error", "required field is missing")]
 
@@ -300,7 +299,7 @@ def test_a_placeholder_without_an_upload_and_bad_options_are_errors(tmp_path):
 
 
 def test_a_step_given_up_on_is_an_error_naming_the_step(tmp_path):
-    with serve(Stub(states=["PROCESSING", "ACTIVE"], flaky_get=10)) as server:
+    with LocalServer(Stub(states=["PROCESSING", "ACTIVE"], flaky_get=10)) as server:
         write_project(tmp_path, server.base, use_case())
         outcome = run(tmp_path)
     assert outcome.verdict == "error"
@@ -317,13 +316,13 @@ def interactions(cassette: Path) -> list[str]:
 @pytest.mark.parametrize("states,verdict", [(["PROCESSING", "PROCESSING", "ACTIVE"], "pass"),
                                             (["PROCESSING", "FAILED"], "fail")])
 def test_a_recorded_flow_replays_offline_to_the_same_verdict(tmp_path, states, verdict):
-    with serve(Stub(states=states)) as server:
+    with LocalServer(Stub(states=states)) as server:
         write_project(tmp_path, server.base, use_case(upload="{media: red-square.png, poll_every_s: 0.5}"))
         recorded = run(tmp_path, "record")
     assert recorded.verdict == verdict, paths(recorded)
-    cassette = recording.cassette_path(tmp_path / "cassettes", "t", "gemini", "file", "use", MODEL)
-    assert interactions(cassette) == calls(server)  # every step, in order
-    text = cassette.read_text()
+    path = cassette(tmp_path)
+    assert interactions(path) == calls(server)  # every step, in order
+    text = path.read_text()
     assert KEY not in text and "media:fixture:red-square.png:sha256:" in text  # the media is a token
     start = time.monotonic()
     replayed = run(tmp_path, "replay")  # the server is gone: nothing reaches the network
@@ -333,30 +332,30 @@ def test_a_recorded_flow_replays_offline_to_the_same_verdict(tmp_path, states, v
 
 
 def test_retried_attempts_of_a_step_are_dropped_and_the_steps_kept(tmp_path):
-    with serve(Stub(states=["PROCESSING", "ACTIVE"], flaky_get=1)) as server:
+    with LocalServer(Stub(states=["PROCESSING", "ACTIVE"], flaky_get=1)) as server:
         write_project(tmp_path, server.base, use_case())
         recorded = run(tmp_path, "record")
     assert recorded.verdict == "pass", paths(recorded)
     assert calls(server) == [UPLOAD, GET1, GET1, USE, DELETE1]  # the first GET was a 503, retried
     assert [(a.get("step"), a["status"]) for a in recorded.attempts] == [
         ("files.upload", 200), ("files.get[0]", 503), ("files.get[0]", 200), (None, 200), ("files.delete", 200)]
-    cassette = recording.cassette_path(tmp_path / "cassettes", "t", "gemini", "file", "use", MODEL)
-    doc = yaml.safe_load(cassette.read_text())
+    path = cassette(tmp_path)
+    doc = yaml.safe_load(path.read_text())
     assert [i["response"]["status"]["code"] for i in doc["interactions"]] == [200, 200, 200, 200]
     assert run(tmp_path, "replay").verdict == "pass"
 
 
 def test_a_flow_that_ended_in_an_error_keeps_the_previous_cassette(tmp_path):
-    with serve(Stub(states=["ACTIVE"])) as server:
+    with LocalServer(Stub(states=["ACTIVE"])) as server:
         write_project(tmp_path, server.base, use_case())
         assert run(tmp_path, "record").verdict == "pass"
-    cassette = recording.cassette_path(tmp_path / "cassettes", "t", "gemini", "file", "use", MODEL)
-    before = cassette.read_text()
-    with serve(Stub(states=["PROCESSING"])) as server:
+    path = cassette(tmp_path)
+    before = path.read_text()
+    with LocalServer(Stub(states=["PROCESSING"])) as server:
         write_project(tmp_path, server.base, use_case(
             upload="{media: red-square.png, poll_every_s: 0.05, active_within_s: 0.2}"))
         assert run(tmp_path, "record").verdict == "error"
-    assert cassette.read_text() == before
+    assert path.read_text() == before
 
 
 # == the shipped cassettes: LiteLLM 1.106.2 has no Files API ===========================================
@@ -391,19 +390,18 @@ def test_the_shipped_file_cassettes_replay_to_litellms_verdicts(tmp_path):
 def test_the_file_definition_has_the_sdks_fields_and_enums():
     from google.genai import types
 
-    from conformance.apis.contract import _spec
-    defs = _spec("gemini")["$defs"]
-    camel = {gemini.camel_key(name) for name in types.File.model_fields}
+    defs = SPEC.document["$defs"]
+    camel = {camel_key(name) for name in types.File.model_fields}
     assert set(defs["file"]["properties"]) == camel
     assert {s.value for s in types.FileState} | {None} == set(defs["file_state"]["enum"])
     assert {s.value for s in types.FileSource} | {None} == set(defs["file_source"]["enum"])
-    assert {gemini.camel_key(n) for n in types.FileStatus.model_fields} == set(defs["rpc_status"]["properties"])
+    assert {camel_key(n) for n in types.FileStatus.model_fields} == set(defs["rpc_status"]["properties"])
 
 
 def test_a_stub_file_is_valid_and_parses_with_the_sdk():
     from google.genai import types
     f = Stub(states=["FAILED"]).file("files/abc-123")
-    assert list(validator("gemini", "file").iter_errors(f)) == []
+    assert list(SPEC.validator("file").iter_errors(f)) == []
     parsed = types.File._from_response(response=f, kwargs={})
     assert parsed.state == types.FileState.FAILED and parsed.error.message == "unsupported codec"
 
@@ -412,7 +410,7 @@ def test_a_stub_file_is_valid_and_parses_with_the_sdk():
                                      ("files/abc-", False), ("files/ABC", False), ("abc", False),
                                      ("files/" + "a" * 40, True), ("files/" + "a" * 41, False)])
 def test_file_names(name, ok):
-    assert (list(validator("gemini", "file").iter_errors({"name": name})) == []) is ok
+    assert (list(SPEC.validator("file").iter_errors({"name": name})) == []) is ok
 
 
 def test_files_calls_are_recognized_for_validate():
@@ -449,7 +447,7 @@ def test_a_files_get_reply_that_is_no_file_stops_the_flow(tmp_path):
             return 200, {"content-type": "text/html"}, b"<html>login</html>"
         return real(method, path, headers, body)
 
-    with serve(handler) as server:
+    with LocalServer(handler) as server:
         write_project(tmp_path, server.base, use_case())
         outcome = run(tmp_path)
     assert outcome.verdict == "fail"

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import OFFLINE, run_cli
 
-OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -119,7 +118,8 @@ def test_matrix_html_renders_in_headless_chromium(project_copy: Path, tmp_path: 
         assert t["rows"] == {(r["api"], r["feature"]) for r in mine}
         bad_cells = {(*c["row"], c["model"]) for c in t["cells"] if c["verdict"] in ("fail", "error")}
         if not any(r["model"] == "-" for r in mine):  # a broken case file colours every model's cell
-            assert bad_cells == {(r["api"], r["feature"], r["model"]) for r in mine if r["verdict"] in ("fail", "error")}
+            assert bad_cells == {(r["api"], r["feature"], r["model"]) for r in mine
+                                 if r["verdict"] in ("fail", "error")}
         for cell in t["cells"]:
             if cell["verdict"] in ("fail", "error"):
                 assert cell["href"] and cell["href"].startswith("#"), cell

@@ -38,7 +38,10 @@ def test_images_reopen_with_their_size_and_format(name):
     assert img.format == PIL_FORMAT[name.rsplit(".", 1)[1]]
     assert img.size == (64, 64)
     rgb = img.convert("RGB")
-    close = (lambda a, b: all(abs(x - y) <= 8 for x, y in zip(a, b)))  # JPEG/WebP are lossy
+
+    def close(a, b):  # JPEG/WebP are lossy
+        return all(abs(x - y) <= 8 for x, y in zip(a, b, strict=True))
+
     if name.startswith("red-square"):
         assert close(rgb.getpixel((32, 32)), (255, 0, 0))
     else:
@@ -110,7 +113,7 @@ def test_pdf_cross_reference_table_points_at_its_objects():
 def test_generation_is_byte_identical_in_process_and_in_a_fresh_process():
     here = {n: hashlib.sha256(media.fixture(n).make()).hexdigest() for n in media.names()}
     assert here == {n: media.sha256(n) for n in media.names()}
-    code = ("import json; from conformance import media; "
+    code = ("import json; from conformance.load import media; "
             "print(json.dumps({n: media.sha256(n) for n in media.names()}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONHASHSEED": "12345", "TZ": "Pacific/Kiritimati", "PATH": ""})
@@ -238,7 +241,7 @@ def test_write_all_writes_the_catalog(tmp_path):
 
 
 def _zero_crossings(samples) -> int:
-    return sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
+    return sum(1 for a, b in zip(samples, samples[1:], strict=False) if (a < 0) != (b < 0))
 
 
 def test_the_disk_cache_keeps_fixtures_between_runs_and_regenerates_damaged_ones(tmp_path, monkeypatch):

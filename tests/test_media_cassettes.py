@@ -8,27 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from conformance.load import cases, media, plan, targets
+from conformance.load import cases, media, media_store, plan
 from conformance.load.yamlsource import SourceError
-from conformance.run import media_store, recording, runner
+from conformance.run import runner
 from tests.localserver import LocalServer, json_reply
-from tests.test_recording_replay import CHAT_REPLY
+from tests.support import projects
+from tests.support.projects import CHAT_REPLY
 
 # A payload no fixture produces (a "generated" PNG a model might send back), so it must be stored.
 GENERATED_PNG = b"\x89PNG\r\n\x1a\n" + hashlib.sha256(b"conformance").digest() * 40
 
 
 def write_project(root: Path, base_url: str, content: str) -> None:
-    (root / "cases" / "openai-chat").mkdir(parents=True, exist_ok=True)
-    (root / "targets").mkdir(exist_ok=True)
-    (root / "cases" / "openai-chat" / "image.yaml").write_text(
-        "api: openai-chat\nfeature: image\nrequires: [vision]\ncases:\n"
-        "  - id: pic\n    request:\n      messages:\n        - role: user\n          content:\n"
-        f"{content}      max_tokens: 16\n    expect: {{status: 200}}\n")
-    (root / "targets" / "t.yaml").write_text(
-        f"name: t\nauth: {{bearer: 'k-0123456789'}}\nsurfaces:\n  openai-chat: {{base_url: '{base_url}/v1'}}\n"
-        "models:\n  m: {apis: [openai-chat], capabilities: [vision]}\n"
-        "limits: {connect_timeout_s: 2, read_timeout_s: 2, total_timeout_s: 5}\n")
+    """One case, `pic`, whose user message's content is `content` (the YAML items of that list)."""
+    projects.write_project(root, f"{base_url}/v1",
+                           "  - id: pic\n    request:\n      messages:\n        - role: user\n          content:\n"
+                           f"{content}      max_tokens: 16\n    expect: {{status: 200}}\n",
+                           feature="image", requires=("vision",), auth="auth: {bearer: 'k-0123456789'}")
 
 
 TWO_IMAGES = ("            - {type: image_url, image_url: {url: {media: red-square.png, as: data-uri}}}\n"
@@ -37,13 +33,11 @@ TWO_IMAGES = ("            - {type: image_url, image_url: {url: {media: red-squa
 
 
 def the_item(root: Path) -> plan.PlanItem:
-    t = targets.load_dir(root / "targets", env={}, root=root)
-    [item] = plan.build(cases.load_dir(root / "cases", root), t, ["t"])
-    return item
+    return projects.plan_item(root)
 
 
 def cassette_of(root: Path) -> Path:
-    return recording.cassette_path(root / "cassettes", "t", "openai-chat", "image", "pic", "m")
+    return projects.cassette_of(root, "pic", feature="image")
 
 
 def reply_with_generated_image(method, path, headers, body):
@@ -83,7 +77,8 @@ def test_a_url_reference_replays_whatever_port_the_media_server_has_now(tmp_path
         assert other.base_url != server.base
         replayed = runner.run(the_item(tmp_path), "replay", tmp_path / "cassettes", root=tmp_path)
     assert replayed.verdict == "pass", replayed
-    assert replayed.exchange.request.json_body["messages"][0]["content"][1]["image_url"]["url"].startswith(other.base_url)
+    content = replayed.exchange.request.json_body["messages"][0]["content"]
+    assert content[1]["image_url"]["url"].startswith(other.base_url)
 
 
 def test_a_missing_media_payload_is_an_error_naming_it_and_how_to_rerecord(tmp_path):

@@ -16,17 +16,13 @@ from vcr.serialize import deserialize, serialize
 from vcr.serializers import yamlserializer
 
 from conformance.judge import validate
-from conformance.load import cases, media, plan, targets
-from conformance.run import media_store, recording, runner
+from conformance.load import captured, media, media_store
+from conformance.run import recording, runner
 from tests.localserver import LocalServer, json_reply
+from tests.support import projects
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAT_REPLY = {
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "red", "refusal": None},
-                 "logprobs": None, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-}
+CHAT_REPLY = projects.chat_reply("red")
 
 
 def _png(color: tuple[int, int, int], size=(48, 48)) -> bytes:
@@ -43,7 +39,8 @@ def _png(color: tuple[int, int, int], size=(48, 48)) -> bytes:
 def _jpeg_noise() -> bytes:
     from PIL import Image
     buf = io.BytesIO()
-    Image.frombytes("RGB", (40, 40), hashlib.shake_256(b"jpeg").digest(40 * 40 * 3)).save(buf, format="JPEG", quality=70)
+    noise = Image.frombytes("RGB", (40, 40), hashlib.shake_256(b"jpeg").digest(40 * 40 * 3))
+    noise.save(buf, format="JPEG", quality=70)
     return buf.getvalue()
 
 
@@ -52,7 +49,7 @@ def _b64(data: bytes) -> str:
 
 
 def _body(obj) -> bytes:
-    return json.dumps(obj).encode()  # as conformance.transport sends it
+    return json.dumps(obj).encode()  # as conformance/run/transport.py sends it
 
 
 def _request(url: str, obj, content_type="application/json") -> Request:
@@ -87,8 +84,10 @@ def realistic_cassette() -> dict:
         {"inline_data": {"mime_type": "image/png", "data": _b64(GREEN)}},  # same payload as in openai
     ]}], "generationConfig": {"maxOutputTokens": 8}}
     anthropic = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": [
-        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": media.b64("blue-circle.png")}},
-        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": media.b64("hello.pdf")}},
+        {"type": "image",
+         "source": {"type": "base64", "media_type": "image/png", "data": media.b64("blue-circle.png")}},
+        {"type": "document",
+         "source": {"type": "base64", "media_type": "application/pdf", "data": media.b64("hello.pdf")}},
         {"type": "image", "source": {"type": "url", "url": media.server().url("red-square.gif")}},
         {"type": "text", "text": "What is this?"},
     ]}]}
@@ -121,7 +120,8 @@ def test_round_trip_restores_byte_identical_requests_and_stores_each_payload_onc
     for payload in (media.b64("tone-440.wav"), _b64(GREEN), _b64(NOISE_JPEG), media.b64("hello.pdf")):
         assert payload[:80] not in text
     assert "data:image/png;base64,media:fixture:red-square.png:sha256:" + media.sha256("red-square.png") in text
-    assert "media:url:red-square.gif" in text and "127.0.0.1:" + str(media.server().base_url.rsplit(":", 1)[1]) not in text
+    port = media.server().base_url.rsplit(":", 1)[1]
+    assert "media:url:red-square.gif" in text and f"127.0.0.1:{port}" not in text
     # Only payloads that are no fixture are stored, once each, as raw bytes named by their sha256.
     stored = sorted(p.name for p in (tmp_path / "_media").iterdir())
     assert stored == sorted(f"{hashlib.sha256(d).hexdigest()}.{ext}"
@@ -132,7 +132,7 @@ def test_round_trip_restores_byte_identical_requests_and_stores_each_payload_onc
     requests, responses = media_store.restore(deserialize(text, yamlserializer), tmp_path / "_media")
     assert [r.body for r in requests] == before
     assert responses[3]["body"]["string"] == reply
-    for recorded, sent in zip(requests, original["requests"]):
+    for recorded, sent in zip(requests, original["requests"], strict=True):
         recording.json_body_matcher(recorded, sent)  # raises when vcrpy would not match
 
 
@@ -153,7 +153,7 @@ def test_validate_reads_externalized_cassettes_with_and_without_restoring(tmp_pa
     cassette.write_text(_as_yaml(media_store.externalize(one, media_store.media_dir_for(cassette))))
     [verdict] = validate.validate_file(cassette)  # tokens are plain strings inside valid JSON
     assert verdict.verdict == "conform", verdict
-    interactions = validate.read_cassette(cassette)
+    interactions = captured.read_cassette(cassette)
     restored = media_store.restore({"interactions": interactions}, media_store.media_dir_for(cassette),
                                    strict=False)["interactions"]
     assert restored[0]["request"]["body"].encode() == one["requests"][0].body
@@ -195,7 +195,8 @@ def test_multipart_file_parts_become_raw_tokens(tmp_path):
         (b'Content-Disposition: form-data; name="extra"; filename="x.bin"\r\nContent-Type: application/octet-stream',
          b"\x00\xff" * 400),
     ]
-    raw = b"".join(b"--%s\r\n%s\r\n\r\n%s\r\n" % (boundary.encode(), h, c) for h, c in parts) + b"--%s--\r\n" % boundary.encode()
+    raw = (b"".join(b"--%s\r\n%s\r\n\r\n%s\r\n" % (boundary.encode(), h, c) for h, c in parts)
+           + b"--%s--\r\n" % boundary.encode())
     req = Request("POST", "http://h/v1/audio/transcriptions", raw,
                   {"content-type": f"multipart/form-data; boundary={boundary}"})
     cassette = {"requests": [req], "responses": [_response(b'{"text": ""}')]}
@@ -216,7 +217,8 @@ def test_binary_response_bodies_are_stored_whole(tmp_path):
     cassette = {"requests": [_request("http://h/v1/audio/speech", {"input": "hi"})] * 2,
                 "responses": [_response(mp3, "audio/mpeg"), _response(unknown, "audio/mpeg")]}
     out = media_store.externalize(cassette, tmp_path)
-    assert out["responses"][0]["body"]["string"] == f"media:fixture:tone-440.mp3:sha256:{media.sha256('tone-440.mp3')}:raw".encode()
+    token = f"media:fixture:tone-440.mp3:sha256:{media.sha256('tone-440.mp3')}:raw"
+    assert out["responses"][0]["body"]["string"] == token.encode()
     assert out["responses"][1]["body"]["string"].startswith(b"media:sha256:")
     assert list(tmp_path.glob("*.mp3"))
     back = media_store.restore(deserialize(_as_yaml(out), yamlserializer), tmp_path)
@@ -289,73 +291,38 @@ def test_prune_removes_only_unreferenced_payloads(tmp_path):
     assert len(list(media_store.media_dir_for(keep).iterdir())) == 1
 
 
-# -- end to end: record, then replay offline, with the proposed hook lines ---------------------
-@pytest.fixture
-def hooked(monkeypatch):
-    """The one-line changes proposed for recording._Persister and runner._run, applied by wrapping."""
-    load = recording._Persister.load_cassette.__func__
-    save = recording._Persister.save_cassette.__func__
+# -- end to end: record, then replay offline (the runner resolves media references, the recorder
+# stores payloads by digest and puts them back on load) ---------------------------------------------
 
-    def load_cassette(cls, cassette_path, serializer):
-        return media_store.restore(load(cls, cassette_path, serializer), media_store.media_dir_for(cassette_path))
-
-    def save_cassette(cls, cassette_path, cassette_dict, serializer):
-        return save(cls, cassette_path, media_store.externalize(cassette_dict, media_store.media_dir_for(cassette_path)),
-                    serializer)
-
-    monkeypatch.setattr(recording._Persister, "load_cassette", classmethod(load_cassette))
-    monkeypatch.setattr(recording._Persister, "save_cassette", classmethod(save_cassette))
-    real = runner.family_of
-
-    class Resolving:
-        def __init__(self, fam):
-            self.fam = fam
-
-        def __getattr__(self, name):
-            return getattr(self.fam, name)
-
-        def build_request(self, case, *args):
-            return self.fam.build_request(media.resolve_case(case), *args)
-
-    monkeypatch.setattr(runner, "family_of", lambda api: Resolving(real(api)))
-
-
-def test_record_then_replay_a_multimodal_case(tmp_path, hooked, monkeypatch):
-    (tmp_path / "cases" / "openai-chat").mkdir(parents=True)
-    (tmp_path / "targets").mkdir()
-    (tmp_path / "cases" / "openai-chat" / "vision.yaml").write_text(
-        "api: openai-chat\nfeature: vision\nrequires: [chat]\ncases:\n"
-        "  - id: images\n    request:\n      max_tokens: 8\n      messages:\n        - role: user\n          content:\n"
+def test_record_then_replay_a_multimodal_case(tmp_path, monkeypatch):
+    projects.write_cases(
+        tmp_path, "  - id: images\n    request:\n      max_tokens: 8\n      messages:\n        - role: user\n"
+        "          content:\n"
         "            - {type: image_url, image_url: {url: {media: red-square.png, as: data-uri}}}\n"
         "            - {type: image_url, image_url: {url: {media: red-square.png, as: data-uri}}}\n"
         "            - {type: image_url, image_url: {url: {media: blue-circle.webp, as: url}}}\n"
         f"            - {{type: image_url, image_url: {{url: 'data:image/png;base64,{_b64(GREEN)}'}}}}\n"
         "            - {type: input_audio, input_audio: {data: {media: tone-440.mp3, as: base64}, "
         "format: {media: tone-440.mp3, as: format}}}\n"
-        "    expect: {status: 200}\n")
-    (tmp_path / "targets" / "t.yaml").write_text(
-        "name: t\nsurfaces:\n  openai-chat: {base_url: '__BASE__/v1'}\n"
-        "models:\n  m: {apis: [openai-chat], capabilities: [chat]}\n"
-        "limits: {connect_timeout_s: 2, read_timeout_s: 5, total_timeout_s: 10}\n")
+        "    expect: {status: 200}\n", feature="vision")
 
     def item():
-        [it] = plan.build(cases.load_dir(tmp_path / "cases", tmp_path),
-                          targets.load_dir(tmp_path / "targets", env={}, root=tmp_path), ["t"])
-        return it
+        return projects.plan_item(tmp_path)
 
     with LocalServer(lambda *a: json_reply(CHAT_REPLY)) as server:
-        t = tmp_path / "targets" / "t.yaml"
-        t.write_text(t.read_text().replace("__BASE__", server.base))
+        projects.write_target(tmp_path, f"{server.base}/v1", auth=None,
+                              limits="connect_timeout_s: 2, read_timeout_s: 5, total_timeout_s: 10")
         recorded = runner.run(item(), "record", tmp_path / "cassettes", root=tmp_path)
         assert recorded.verdict == "pass", recorded
         sent = json.loads(server.requests[0]["body"])
     content = sent["messages"][0]["content"]
     assert content[0]["image_url"]["url"] == media.data_uri("red-square.png")
     assert content[2]["image_url"]["url"] == media.server().url("blue-circle.webp")
-    cassette = recording.cassette_path(tmp_path / "cassettes", "t", "openai-chat", "vision", "images", "m")
+    cassette = projects.cassette_of(tmp_path, "images", feature="vision")
     text = cassette.read_text()
     assert len(text) < 5_000 and media.b64("tone-440.mp3")[:100] not in text
-    assert [p.name for p in (tmp_path / "cassettes" / "_media").iterdir()] == [hashlib.sha256(GREEN).hexdigest() + ".png"]
+    stored = [p.name for p in (tmp_path / "cassettes" / "_media").iterdir()]
+    assert stored == [hashlib.sha256(GREEN).hexdigest() + ".png"]
     # Replay in what looks like another process: a fresh media server on another port, no cache.
     old = media.server()
     monkeypatch.setattr(media, "_server", None)

@@ -1,4 +1,4 @@
-"""The plan (conformance/plan.py): cases x models, unsupported reasons, error items, ids and filters."""
+"""The plan (conformance/load/plan.py): cases x models, unsupported reasons, error items, ids and filters."""
 from __future__ import annotations
 
 from pathlib import Path

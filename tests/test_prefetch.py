@@ -1,4 +1,4 @@
-"""Live runs in one process (conformance/prefetch.py): tests are sent ahead on a per-target thread
+"""Live runs in one process (conformance/run/prefetch.py): tests are sent ahead on a per-target thread
 pool, never more than `limits.concurrency` at once, with the verdicts of a sequential run.
 
 The endpoint is a tests/localserver.py chat server on 127.0.0.1 that holds every reply and counts
@@ -7,11 +7,8 @@ request from its arrival to just before its reply is written). Nothing asserts o
 """
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -21,23 +18,23 @@ from types import SimpleNamespace
 import pytest
 
 from conformance.run import concurrency, prefetch
-from tests.conftest import ROOT, run_cli
-from tests.localserver import LocalServer, json_reply
-from tests.test_faults import KEY, REPLY, write_project
+from tests.conftest import run_cli, start_cli
+from tests.localserver import InFlight, LocalServer, json_reply
+from tests.support.projects import CHAT_REPLY, latest_results, without_timings, write_cases
+from tests.test_faults import KEY, write_project
 
+pytestmark = pytest.mark.usefixtures("own_slots")  # the subprocesses inherit its folder
 N = 9  # cases sent; more than C, so the cap is reached
 C = 3
 
 
-class Endpoint:
+class Endpoint(InFlight):
     """Holds each reply `hold` seconds; a message saying "drop" is answered by closing the connection,
     "busy" by a 503, "stall" by nothing until the client's first-byte timeout has passed."""
 
     def __init__(self, hold: float = 0.3, stall: float = 2.5):
-        self.hold = hold
+        super().__init__(json_reply(CHAT_REPLY), hold)
         self.stall = stall
-        self.now = self.peak = self.total = 0
-        self.lock = threading.Lock()
         self.first = threading.Event()
 
     def __call__(self, method, path, headers, body):
@@ -47,20 +44,13 @@ class Endpoint:
             # Not counted: the client gives up after its timeout and frees its slot while this sleeps.
             time.sleep(self.stall)
             return 200, {}, None
-        with self.lock:
-            self.now += 1
-            self.total += 1
-            self.peak = max(self.peak, self.now)
-        try:
+        with self.serving():
             if "drop" in text:
                 return 200, {}, None
             time.sleep(self.hold)
             if "busy" in text:
                 return 503, {"content-type": "application/json"}, b'{"error": {"message": "busy", "type": "x"}}'
-            return json_reply(REPLY)
-        finally:
-            with self.lock:
-                self.now -= 1
+            return self.reply
 
 
 def project(root: Path, base: str, concurrency_: int, contents: list[str], first_byte_s: float = 1) -> None:
@@ -68,25 +58,17 @@ def project(root: Path, base: str, concurrency_: int, contents: list[str], first
                                      f"first_byte_timeout_s: {first_byte_s}, event_timeout_s: 5, total_timeout_s: 20")
     cases = "".join(f"  - id: c{i:02d}-{text}\n    request: {{messages: [{{role: user, content: {text}}}], "
                     "max_tokens: 8}\n    expect: {status: 200}\n" for i, text in enumerate(contents))
-    (root / "cases" / "openai-chat" / "many.yaml").write_text(
-        "api: openai-chat\nfeature: many\nrequires: [chat]\ncases:\n" + cases)
+    write_cases(root, cases, feature="many")
 
 
 def live(root: Path, *extra: str, mode: str = "live", run_id: str = "run") -> subprocess.CompletedProcess:
     return run_cli("run", "--root", str(root), "--target", "t", "--mode", mode, "--feature", "many",
-                   "--report-dir", str(root / "reports" / run_id), *extra, env={"T_KEY": KEY, concurrency.SLOTS_ENV: str(root / "slots")},
-                   timeout=300)
+                   "--report-dir", str(root / "reports" / run_id), *extra,
+                   env={"T_KEY": KEY}, timeout=300)
 
 
 def results(root: Path, run_id: str = "run") -> list[dict]:
-    return json.loads((root / "reports" / run_id / "latest" / "results.json").read_text())["results"]
-
-
-def comparable(entry: dict) -> dict:
-    """A results.json entry without what depends on timing."""
-    out = {k: v for k, v in entry.items() if k not in ("latency_ms", "ttft_ms")}
-    out["attempts"] = [{k: v for k, v in a.items() if k != "elapsed_ms"} for a in entry["attempts"]]
-    return out
+    return latest_results(root, f"reports/{run_id}")
 
 
 def test_one_process_keeps_concurrency_requests_in_flight_with_sequential_verdicts(tmp_path):
@@ -117,8 +99,8 @@ def test_one_process_keeps_concurrency_requests_in_flight_with_sequential_verdic
     assert "no response headers within 1s" in got["c07-stall"]["reason"]
     assert proc.returncode == 1  # three tests errored
     # Same entries, in the same order, as the run with concurrency 1 (timings aside).
-    assert [comparable(r) for r in results(tmp_path, "concurrent")] == \
-           [comparable(r) for r in results(tmp_path, "sequential")]
+    assert [without_timings(r) for r in results(tmp_path, "concurrent")] == \
+           [without_timings(r) for r in results(tmp_path, "sequential")]
 
 
 def test_record_mode_stays_sequential(tmp_path):
@@ -150,10 +132,8 @@ def test_an_interrupt_ends_the_run(tmp_path):
     endpoint = Endpoint(hold=2.0)
     with LocalServer(endpoint) as server:
         project(tmp_path, server.base, C, ["hi"] * N, first_byte_s=10)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "conformance.cli", "run", "--root", str(tmp_path), "--target", "t", "--mode", "live",
-             "--feature", "many"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "T_KEY": KEY, concurrency.SLOTS_ENV: str(tmp_path / "slots")})
+        proc = start_cli("run", "--root", str(tmp_path), "--target", "t", "--mode", "live", "--feature", "many",
+                         env={"T_KEY": KEY})
         try:
             assert endpoint.first.wait(120), "no request arrived"
             proc.send_signal(signal.SIGINT)
@@ -167,10 +147,9 @@ def test_an_interrupt_ends_the_run(tmp_path):
 # -- the pieces, in this process -------------------------------------------------------------------
 
 
-def test_slots_bound_threads_of_one_process(tmp_path, monkeypatch):
+def test_slots_bound_threads_of_one_process():
     # flock locks belong to the open file, not the process: each attempt opens its own, so threads
     # of one process exclude each other as processes do.
-    monkeypatch.setenv(concurrency.SLOTS_ENV, str(tmp_path / "slots"))
     now = peak = 0
     lock = threading.Lock()
 
@@ -199,7 +178,7 @@ def _item(name: str, target: str = "t", slots: int = 2) -> SimpleNamespace:
 
 def test_a_jobs_warning_is_raised_in_its_own_test():
     def job(item):
-        warnings.warn(f"from {item.id}", UserWarning)
+        warnings.warn(f"from {item.id}", UserWarning, stacklevel=2)
         return item.id
 
     ahead = prefetch.Prefetcher(job)

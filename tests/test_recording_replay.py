@@ -7,45 +7,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.load import cases, plan, targets
+from conformance.load import plan
 from conformance.run import recording, runner
 from tests.localserver import LocalServer, json_reply
+from tests.support import projects
+from tests.support.projects import CHAT_REPLY
 
 SECRET = "sk-canary-0123456789abcdef"
-
-CHAT_REPLY = {
-    "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi", "refusal": None},
-                 "logprobs": None, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-}
+AUTH = {"bearer": projects.BEARER,
+        "query": "auth: {query: {name: key, value: '${T_KEY}'}}",
+        "header": "auth: {header: {name: x-api-key, value: '${T_KEY}'}}"}
 
 
 def write_project(root: Path, base_url: str, auth: str = "bearer") -> None:
-    (root / "cases" / "openai-chat").mkdir(parents=True)
-    (root / "targets").mkdir()
-    (root / "cases" / "openai-chat" / "text.yaml").write_text(
-        "api: openai-chat\nfeature: text\nrequires: [chat]\ncases:\n"
-        "  - id: hello\n    request: {messages: [{role: user, content: hi}], max_tokens: 16}\n"
-        "    expect: {status: 200}\n")
-    auth_yaml = {"bearer": "auth: {bearer: '${T_KEY}'}",
-                 "query": "auth: {query: {name: key, value: '${T_KEY}'}}",
-                 "header": "auth: {header: {name: x-api-key, value: '${T_KEY}'}}"}[auth]
-    (root / "targets" / "t.yaml").write_text(
-        f"name: t\n{auth_yaml}\nsurfaces:\n  openai-chat: {{base_url: '{base_url}/v1'}}\n"
-        "models:\n  m: {apis: [openai-chat], capabilities: [chat]}\n"
-        "limits: {connect_timeout_s: 2, read_timeout_s: 2, total_timeout_s: 5}\n")
+    """One chat case, `hello`; the target's key (T_KEY) sent as `auth` says."""
+    projects.write_project(root, f"{base_url}/v1",
+                           "  - id: hello\n    request: {messages: [{role: user, content: hi}], max_tokens: 16}\n"
+                           "    expect: {status: 200}\n", auth=AUTH[auth])
 
 
 def the_item(root: Path) -> plan.PlanItem:
-    case_set = cases.load_dir(root / "cases", root)
-    t = targets.load_dir(root / "targets", env={"T_KEY": SECRET}, root=root)
-    [item] = plan.build(case_set, t, ["t"])
-    return item
+    return projects.plan_item(root, env={"T_KEY": SECRET})
 
 
 def cassette_of(root: Path) -> Path:
-    return recording.cassette_path(root / "cassettes", "t", "openai-chat", "text", "hello", "m")
+    return projects.cassette_of(root, "hello")
 
 
 @pytest.mark.parametrize("auth", ["bearer", "query", "header"])
@@ -59,7 +45,8 @@ def test_record_strips_every_credential_and_replay_needs_no_network(tmp_path, au
         outcome = runner.run(the_item(tmp_path), "record", tmp_path / "cassettes", root=tmp_path)
         assert outcome.verdict == "pass", outcome
         sent = server.requests[0]
-        assert SECRET in (sent["headers"].get("Authorization", "") + sent["path"] + sent["headers"].get("x-api-key", ""))
+        headers = sent["headers"]
+        assert SECRET in headers.get("Authorization", "") + sent["path"] + headers.get("x-api-key", "")
     text = cassette_of(tmp_path).read_text()
     assert SECRET not in text
     data = yaml.safe_load(text)
@@ -70,7 +57,8 @@ def test_record_strips_every_credential_and_replay_needs_no_network(tmp_path, au
     # The server is gone: replay must come from the cassette alone.
     replayed = runner.run(the_item(tmp_path), "replay", tmp_path / "cassettes", root=tmp_path)
     assert replayed.verdict == "pass", replayed
-    assert replayed.exchange.latency_ms == float(data["interactions"][0]["response"]["headers"][recording.LATENCY_HEADER][0])
+    recorded_ms = data["interactions"][0]["response"]["headers"][recording.LATENCY_HEADER][0]
+    assert replayed.exchange.latency_ms == float(recorded_ms)
 
 
 def test_missing_cassette_is_an_error_saying_how_to_record_it(tmp_path):
@@ -123,10 +111,7 @@ def test_a_failed_recording_keeps_the_previous_cassette_and_leaves_no_temp_file(
     _record_once(tmp_path)
     before = cassette_of(tmp_path).read_bytes()
     with LocalServer(lambda *a: (200, {}, None)) as server:  # drops the connection
-        (tmp_path / "targets" / "t.yaml").write_text(
-            (tmp_path / "targets" / "t.yaml").read_text().replace(
-                [l for l in (tmp_path / "targets" / "t.yaml").read_text().splitlines() if "base_url" in l][0],
-                f"  openai-chat: {{base_url: '{server.base}/v1'}}"))
+        projects.point_target_at(tmp_path, f"{server.base}/v1")
         outcome = runner.run(the_item(tmp_path), "record", tmp_path / "cassettes", root=tmp_path)
     assert outcome.verdict == "error"
     assert outcome.reason.startswith("transport: POST http://127.0.0.1:")
@@ -136,9 +121,6 @@ def test_a_failed_recording_keeps_the_previous_cassette_and_leaves_no_temp_file(
 
 def test_unset_secret_stops_a_live_run_with_the_variable_named(tmp_path):
     write_project(tmp_path, "http://127.0.0.1:9")
-    case_set = cases.load_dir(tmp_path / "cases", tmp_path)
-    t = targets.load_dir(tmp_path / "targets", env={}, root=tmp_path)
-    [item] = plan.build(case_set, t, ["t"])
-    outcome = runner.run(item, "live", tmp_path / "cassettes", root=tmp_path)
+    outcome = runner.run(projects.plan_item(tmp_path, env={}), "live", tmp_path / "cassettes", root=tmp_path)
     assert outcome.verdict == "error"
     assert "T_KEY is not set" in outcome.reason

@@ -16,10 +16,10 @@ from conformance import suite
 from conformance.apis import family
 from conformance.core import disk_cache
 from conformance.core.exchange import Finding
-from conformance.judge import verdict_cache
+from conformance.judge import verdict, verdict_cache
 from conformance.load import cases, yamlsource
 from conformance.load.yamlsource import SourceError
-from conformance.run import cassette_cache, recording, runner
+from conformance.run import cassette_cache, recording
 from tests.conftest import ROOT, run_cli
 from tests.test_perf_cache import exchange  # the same chat exchange the client-verdict cache tests use
 
@@ -104,9 +104,10 @@ def test_without_a_folder_every_verdict_is_computed():
     assert len(calls) == 2
 
 
-def test_runner_judge_reads_the_cache_and_still_decodes_the_reply(tmp_path, monkeypatch):
-    """Through runner.judge with the real chat module: the second judgement runs no contract check,
-    gives the same findings, and leaves the exchange decoded for shapes and reports."""
+def test_the_judge_reads_the_cache_and_still_decodes_the_reply(tmp_path, monkeypatch):
+    """Through judge.verdict.judge (what the runner calls) with the real chat module: the second
+    judgement runs no contract check, gives the same findings, and leaves the exchange decoded for
+    shapes and reports."""
     fam = family("openai-chat")
     body = b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[]}\n\ndata: [DONE]\n\n'
     stream = lambda: exchange(headers={"content-type": "text/event-stream"}, body=body,  # noqa: E731
@@ -116,9 +117,9 @@ def test_runner_judge_reads_the_cache_and_still_decodes_the_reply(tmp_path, monk
     monkeypatch.setattr(type(fam), "contract", lambda self, ex: contracts.append(1) or real(self, ex))
     verdict_cache.use(tmp_path)
     try:
-        first = runner.judge(fam, stream(), {"status": 200})
+        first = verdict.judge(fam, stream(), {"status": 200})
         second_ex = stream()
-        second = runner.judge(fam, second_ex, {"status": 200})
+        second = verdict.judge(fam, second_ex, {"status": 200})
     finally:
         verdict_cache.use(None)
     assert len(contracts) == 1 and second == first and first  # the chunk lacks required fields
@@ -327,6 +328,6 @@ def test_a_replay_from_the_caches_reports_what_a_replay_without_them_does(projec
     line = inspect.getsourcelines(suite.test_conformance)[1]
     skipped = [kids[0] for _, kids in cases if kids and kids[0][0] == "skipped"]
     assert len(skipped) == sum(r["verdict"] == "unsupported" for r in results)
-    for tag, message, text in skipped:
+    for _tag, message, text in skipped:
         assert message.startswith("unsupported: ")
         assert text == f"{suite.__file__}:{line}: {message}"

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import xml.etree.ElementTree as ET
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from conformance.apis import profiles
-from conformance.report import core as report
-from conformance.report import html as matrix_html
+from conformance.core.results import FORMAT_VERSION, Result
+from conformance.report import document, html, markdown, matrix
+from conformance.report.document import RunReport
+from conformance.report.levels import LEVELS, profile_summary
 from conformance.report.progress import Progress, model_of
-from tests.conftest import run_cli
-
-OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}  # nothing listens there: nothing may be sent
+from tests.conftest import OFFLINE, copy_project, run_cli
 
 
-def entry(model: str, api: str, feature: str, case: str, verdict: str, target: str = "t", **extra) -> dict:
-    return {"id": f"{target}:{api}/{feature}/{case}:{model}", "target": target, "model": model, "api": api,
-            "feature": feature, "case": case, "verdict": verdict, "findings": extra.pop("findings", []),
-            "reason": extra.pop("reason", ""), "status": 200, "stream": extra.pop("stream", False),
-            "latency_ms": extra.pop("latency_ms", None), "ttft_ms": extra.pop("ttft_ms", None),
-            "cassette": None, "shape": None, **extra}
+def entry(model: str, api: str, feature: str, case: str, verdict: str, target: str = "t", **extra) -> Result:
+    """One test's result, built from its results.json entry."""
+    return Result.from_json({
+        "id": f"{target}:{api}/{feature}/{case}:{model}", "target": target, "model": model, "api": api,
+        "feature": feature, "case": case, "verdict": verdict, "findings": extra.pop("findings", []),
+        "reason": extra.pop("reason", ""), "status": 200, "stream": extra.pop("stream", False),
+        "latency_ms": extra.pop("latency_ms", None), "ttft_ms": extra.pop("ttft_ms", None),
+        "cassette": None, "shape": None, **extra})
 
 
 def level(summary: list[dict], model: str, api: str, profile: str) -> dict:
@@ -61,7 +65,7 @@ def test_levels_success_partial_failure_and_unsupported_features_never_count():
         # m4: declares nothing -> unsupported, never failure
         entry("m4", "openai-chat", "text", "a", "unsupported"),
     ]
-    s = report.profile_summary(results)
+    s = profile_summary(results)
     m1 = level(s, "m1", "openai-chat", "core")
     assert m1["level"] == "partial"
     assert m1["supported"] == ["stream", "text"] and m1["unsupported"] == ["system"]
@@ -79,22 +83,22 @@ def test_a_case_file_that_failed_to_load_counts_against_the_models_serving_its_a
                entry("m2", "openai-chat", "text", "a", "unsupported"),
                entry("-", "openai-chat", "vision", "(file)", "error", reason="cases/x.yaml:3: bad"),
                entry("-", "gemini", "text", "(file)", "error", reason="cases/y.yaml:1: bad")]
-    s = report.profile_summary(results)
+    s = profile_summary(results)
     assert level(s, "m1", "openai-chat", "extended")["failing"] == ["vision"]
     assert not [p for p in s if p["model"] == "m2" and p["level"] not in ("unsupported",)]
     assert level(s, "-", "gemini", "core")["level"] == "failure"  # nobody serves it: shown on its own
 
 
 def test_latency_statistics_are_median_and_nearest_rank_p95():
-    assert report.stats([]) is None
-    assert report.stats([5.0]) == {"median": 5.0, "p95": 5.0, "n": 1}
+    assert matrix.stats([]) is None
+    assert matrix.stats([5.0]) == {"median": 5.0, "p95": 5.0, "n": 1}
     values = [float(v) for v in range(1, 101)]
-    assert report.stats(values) == {"median": 50.5, "p95": 95.0, "n": 100}
+    assert matrix.stats(values) == {"median": 50.5, "p95": 95.0, "n": 100}
 
 
 # -- matrix.md / matrix.html from synthetic results -------------------------------------------------
 
-def synthetic(n_models: int = 3, n_features: int = 8, n_cases: int = 4) -> list[dict]:
+def synthetic(n_models: int = 3, n_features: int = 8, n_cases: int = 4) -> list[Result]:
     out = []
     for m in range(n_models):
         for f in range(n_features):
@@ -104,31 +108,34 @@ def synthetic(n_models: int = 3, n_features: int = 8, n_cases: int = 4) -> list[
                              {"layer": "contract", "path": "events[3].type", "message": "unknown event", "event": 3}]
                             if verdict == "fail" else [])
                 out.append(entry(f"model-{m}", "openai-chat" if f % 2 else "anthropic-messages", f"feat-{f}",
-                                 f"case-{c}", verdict, findings=findings, reason="no cassette" if verdict == "error" else "",
-                                 stream=c % 2 == 1, latency_ms=100.0 + c if verdict != "unsupported" else None,
+                                 f"case-{c}", verdict, findings=findings,
+                                 reason="no cassette" if verdict == "error" else "", stream=c % 2 == 1,
+                                 latency_ms=100.0 + c if verdict != "unsupported" else None,
                                  ttft_ms=10.0 + c if c % 2 and verdict != "unsupported" else None))
     return out
 
 
-def run_doc(results: list[dict]) -> dict:
-    run = {"id": "r1", "targets": ["t"], "mode": "replay", "started": "s", "finished": "f", "suite_version": "0",
-           "python": "3", "git_commit": None, "filters": {}, "sdks": {}, "shard": None}
-    return report.document(run, results)
+RUN = {"id": "r1", "targets": ["t"], "mode": "replay", "started": "s", "finished": "f", "suite_version": "0",
+       "python": "3", "git_commit": None, "filters": {}, "sdks": {}, "shard": None}
+
+
+def run_doc(results: list[Result]) -> RunReport:
+    return RunReport(dict(RUN), results)
 
 
 def test_matrix_markdown_has_every_row_column_latency_and_links_to_existing_anchors():
     results = synthetic()
     doc = run_doc(results)
-    md = report.matrix_markdown(doc["run"], doc["results"])
+    md = markdown.render(doc)
     header = next(line for line in md.splitlines() if line.startswith("| api / feature"))
     assert [c.strip() for c in header.strip("|").split("|")][2:] == ["model-0", "model-1", "model-2"]
     for r in results:
-        assert f"| {r['api']} / {r['feature']} |" in md
+        assert f"| {r.api} / {r.feature} |" in md
     assert "| latency ms: median / p95 |" in md and "| TTFT ms (streams): median / p95 |" in md
     links = set(re.findall(r"\]\(#([^)]+)\)", md))
     anchors = set(re.findall(r'<a id="([^"]+)"></a>', md))
     assert links and links <= anchors
-    assert len(anchors) == sum(1 for r in results if r["verdict"] in ("fail", "error"))
+    assert len(anchors) == sum(1 for r in results if r.verdict in ("fail", "error"))
     assert "expected `200`, got `<500>`" in md  # case findings show expected / got
     assert "### Profiles" in md
 
@@ -137,7 +144,7 @@ def test_matrix_html_is_self_contained_escaped_and_fast():
     results = synthetic(n_models=6, n_features=40, n_cases=10)  # 2400 tests
     doc = run_doc(results)
     started = time.perf_counter()
-    page = matrix_html.render(doc)
+    page = html.render(doc)
     took = time.perf_counter() - started
     print(f"matrix.html for {len(results)} tests: {len(page) / 1024:.0f} KiB rendered in {took * 1000:.0f} ms")
     assert took < 5
@@ -151,10 +158,12 @@ def test_matrix_html_is_self_contained_escaped_and_fast():
 
 # -- a real replay run: results.json metadata, junit.xml, report show --------------------------------
 
-@pytest.fixture
-def replayed(project_copy: Path) -> Path:
-    run_cli("run", "--root", str(project_copy), env=OFFLINE)
-    latest = project_copy / "reports" / "latest"
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report of one offline replay of the shipped project; the tests only read it."""
+    root = copy_project(tmp_path_factory.mktemp("replayed"))
+    run_cli("run", "--root", str(root), env=OFFLINE)
+    latest = root / "reports" / "latest"
     assert (latest / "results.json").exists()
     return latest
 
@@ -171,11 +180,11 @@ def test_results_json_holds_the_run_metadata_and_profiles(replayed: Path):
         except metadata.PackageNotFoundError:
             assert version is None
     assert doc["summary"]["total"] == len(doc["results"])
-    assert doc["profiles"] == report.profile_summary(doc["results"])
+    assert doc["profiles"] == profile_summary([Result.from_json(r) for r in doc["results"]])
     keys = {(r["target"], r["model"], r["api"], profiles.profile_of(r["api"], r["feature"]))
             for r in doc["results"] if r["model"] != "-"}
     assert keys <= {(p["target"], p["model"], p["api"], p["profile"]) for p in doc["profiles"]}
-    assert {p["level"] for p in doc["profiles"]} <= set(report.LEVELS)
+    assert {p["level"] for p in doc["profiles"]} <= set(LEVELS)
     assert (replayed / "matrix.md").exists() and (replayed / "matrix.html").exists()
 
 
@@ -214,6 +223,93 @@ def test_report_show_prints_table_profiles_and_failing_tests(replayed: Path):
             assert re.search(rf"{re.escape(p['api'])}: {p['profile']}\s+{p['level']}", out)
     proc = run_cli("report", "show", "no-such-run", "--reports", str(replayed.parent))
     assert proc.returncode == 2 and "no-such-run" in proc.stderr
+
+
+# -- results.json: format_version and its JSON Schema ------------------------------------------------
+
+def results_schema() -> dict:
+    return json.loads(resources.files("conformance.schemas").joinpath("results.schema.json").read_text())
+
+
+def test_a_runs_results_json_carries_the_format_version_and_follows_its_schema(replayed: Path, tmp_path: Path):
+    schema = results_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    doc = json.loads((replayed / "results.json").read_text())
+    assert doc["format_version"] == FORMAT_VERSION == schema["properties"]["format_version"]["const"]
+    assert list(validator.iter_errors(doc)) == []
+    assert {r["verdict"] for r in doc["results"]} >= {"pass", "fail", "unsupported"}  # the schema saw them all
+    # `report merge` writes the same format (with merged_from).
+    proc = run_cli("report", "merge", str(replayed), "--out", str(tmp_path / "merged"))
+    assert proc.returncode == 0, proc.stderr
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert merged["run"]["merged_from"] and list(validator.iter_errors(merged)) == []
+    # The schema is not a rubber stamp: a wrong field is named.
+    doc["results"][0]["verdict"] = "maybe"
+    assert [list(e.absolute_path) for e in validator.iter_errors(doc)] == [["results", 0, "verdict"]]
+
+
+def test_report_commands_read_a_results_json_written_before_format_version(replayed: Path, tmp_path: Path):
+    doc = json.loads((replayed / "results.json").read_text())
+    old = {k: v for k, v in doc.items() if k != "format_version"}  # version 0: the same layout, no version
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.json").write_text(json.dumps(old))
+    report = document.load(tmp_path / "old")
+    assert report.format_version == 0 and len(report.results) == len(doc["results"])
+    assert report.to_json()["format_version"] == FORMAT_VERSION  # written back in the current format
+
+    shown, shown_new = run_cli("report", "show", str(tmp_path / "old")), run_cli("report", "show", str(replayed))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == shown_new.stdout
+    diffed = run_cli("report", "diff", str(tmp_path / "old"), str(replayed))
+    assert diffed.returncode == 0 and "no verdict changed" in diffed.stdout, diffed.stdout + diffed.stderr
+    merged = run_cli("report", "merge", str(tmp_path / "old" / "results.json"), "--out", str(tmp_path / "merged"))
+    assert merged.returncode == 0, merged.stderr
+    out = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert out["format_version"] == FORMAT_VERSION
+    assert out["results"] == doc["results"]
+
+
+def report_commands(path: Path, other: Path, out: Path) -> dict[str, subprocess.CompletedProcess]:
+    """`report show`, `report diff` (the file given first and second) and `report merge` of `path`."""
+    return {"show": run_cli("report", "show", str(path)),
+            "diff base": run_cli("report", "diff", str(path), str(other)),
+            "diff new": run_cli("report", "diff", str(other), str(path)),
+            "merge": run_cli("report", "merge", str(path), "--out", str(out))}
+
+
+def test_a_results_json_of_a_newer_format_is_refused_naming_its_version(replayed: Path, tmp_path: Path):
+    doc = json.loads((replayed / "results.json").read_text())
+    newer = tmp_path / "results.json"
+    newer.write_text(json.dumps({**doc, "format_version": 99}))
+    with pytest.raises(document.ReportError, match=r"format_version 99 is not one this suite reads"):
+        document.load(newer)
+    for command, proc in report_commands(newer, replayed, tmp_path / "merged").items():
+        assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
+        assert f"{newer}: results.json format_version 99 is not one this suite reads" in proc.stderr, command
+    assert not (tmp_path / "merged").exists()
+
+
+@pytest.mark.parametrize("key, value, error", [
+    ("verdict", "maybe", "ValueError: 'maybe' is not a valid Verdict"),
+    ("target", None, "KeyError: 'target'"),  # None: the entry has no such key
+])
+def test_a_results_json_entry_that_is_no_test_result_is_refused_naming_it(replayed: Path, tmp_path: Path,
+                                                                          key: str, value: str | None, error: str):
+    doc = json.loads((replayed / "results.json").read_text())
+    entry = doc["results"][3]
+    if value is None:
+        del entry[key]
+    else:
+        entry[key] = value
+    broken = tmp_path / "results.json"
+    broken.write_text(json.dumps(doc))
+    with pytest.raises(document.ReportError) as info:
+        document.load(broken)
+    assert str(info.value) == f"{broken}: results[3] is not a test result ({error})"
+    for command, proc in report_commands(broken, replayed, tmp_path / "merged").items():
+        assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
+        assert f"{broken}: results[3] is not a test result ({error})" in proc.stderr, command
 
 
 # -- progress of long runs -----------------------------------------------------------------------------

@@ -8,17 +8,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.report import core as report
-from tests.conftest import run_cli
-
-OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}
+from conformance.core.results import Result
+from conformance.report import diff, document
+from conformance.report.document import RunReport
+from tests.conftest import OFFLINE, run_cli
 
 
 def doc(verdicts: dict[str, str]) -> dict:
+    """A results.json with a test per verdict, in the layout from before format_version (version 0)."""
     results = [{"id": k, "target": "t", "model": k.rsplit(":", 1)[-1], "api": "openai-chat", "feature": "text",
                 "case": k, "verdict": v, "findings": [], "reason": f"why {k}" if v in ("error", "unsupported") else ""}
                for k, v in verdicts.items()]
-    return {"run": {"id": "x"}, "summary": report.summarize(results), "results": results}
+    return {"run": {"id": "x"}, "summary": document.summarize([Result.from_json(r) for r in results]),
+            "results": results}
+
+
+def run_of(verdicts: dict[str, str]) -> RunReport:
+    return document.from_json(doc(verdicts), "test")
 
 
 @pytest.mark.parametrize("before, now, category", [
@@ -32,9 +38,9 @@ def doc(verdicts: dict[str, str]) -> dict:
     ("pass", "pass", None), ("fail", "fail", None),
 ])
 def test_every_verdict_change_has_one_category(before, now, category):
-    assert report.classify(before, now) == category
-    regression = category in report.REGRESSIONS
-    d = report.diff(doc({"a": before} if before else {}), doc({"a": now} if now else {}))
+    assert diff.classify(before, now) == category
+    regression = category in diff.REGRESSIONS
+    d = diff.diff(run_of({"a": before} if before else {}), run_of({"a": now} if now else {}))
     assert d["regression"] is regression
     if category:
         assert [e["id"] for e in d[category]] == ["a"]
@@ -43,8 +49,8 @@ def test_every_verdict_change_has_one_category(before, now, category):
 def test_the_diff_lists_the_most_serious_first_and_the_cli_exits_by_it(tmp_path: Path):
     base = doc({"a": "pass", "b": "fail", "c": "pass", "d": "pass", "e": "error", "gone": "pass", "same": "fail"})
     new = doc({"a": "pass", "b": "pass", "c": "unsupported", "d": "fail", "e": "fail", "fresh": "pass", "same": "fail"})
-    d = report.diff(base, new)
-    order = [(cat, e["id"]) for cat in report.DIFF_CATEGORIES for e in d[cat]]
+    d = diff.diff(document.from_json(base, "base"), document.from_json(new, "new"))
+    order = [(cat, e["id"]) for cat in diff.DIFF_CATEGORIES for e in d[cat]]
     assert order == [("regressed", "d"), ("newly_unsupported", "c"), ("fixed", "b"), ("changed", "e"),
                      ("new_tests", "fresh"), ("removed_tests", "gone")]
     assert d["unchanged"] == 2 and d["regression"]

@@ -20,13 +20,11 @@ from conformance.load.targets import Limits
 from conformance.load.yamlsource import SourceError
 from conformance.run import concurrency, transport
 from tests.conftest import ROOT, run_cli
-from tests.localserver import LocalServer, json_reply
-from tests.test_faults import KEY, MARGIN, REPLY, cassette, timed_run, write_project
+from tests.localserver import InFlight, LocalServer, json_reply
+from tests.support.projects import CHAT_REPLY, latest_results, write_cases
+from tests.test_faults import KEY, MARGIN, cassette, timed_run, write_project
 
-
-@pytest.fixture(autouse=True)
-def _own_slots(tmp_path, monkeypatch):
-    monkeypatch.setenv(concurrency.SLOTS_ENV, str(tmp_path / "slots"))
+pytestmark = pytest.mark.usefixtures("own_slots")
 
 
 # -- Retry-After and backoff ----------------------------------------------------------------------
@@ -62,7 +60,8 @@ def test_the_retry_budget_caps_the_waiting():
     limits = Limits(retries=5, backoff_s=4, retry_budget_s=10)
     assert transport.retry_wait({}, 1, limits, 5.0) == (4, "")
     wait, why = transport.retry_wait({}, 1, limits, 6.5)
-    assert wait is None and why == "waiting 4s more would exceed the retry budget (limits.retry_budget_s: 10s, 6.5s used)"
+    assert wait is None
+    assert why == "waiting 4s more would exceed the retry budget (limits.retry_budget_s: 10s, 6.5s used)"
 
 
 def test_retries_off():
@@ -90,9 +89,10 @@ def test_defaults_are_sane_for_live_runs():
 
 
 def test_every_limit_from_the_file(tmp_path):
-    t = _target(tmp_path, "limits: {concurrency: 3, connect_timeout_s: 1, read_timeout_s: 9, first_byte_timeout_s: 30,\n"
-                          "  event_timeout_s: 2.5, total_timeout_s: 90, retries: 4, retry_statuses: [429, 503, 529],\n"
-                          "  backoff_s: 0.5, backoff_max_s: 8, retry_budget_s: 20, max_body_bytes: 1000}\n")
+    t = _target(tmp_path,
+                "limits: {concurrency: 3, connect_timeout_s: 1, read_timeout_s: 9, first_byte_timeout_s: 30,\n"
+                "  event_timeout_s: 2.5, total_timeout_s: 90, retries: 4, retry_statuses: [429, 503, 529],\n"
+                "  backoff_s: 0.5, backoff_max_s: 8, retry_budget_s: 20, max_body_bytes: 1000}\n")
     assert t.limits == Limits(concurrency=3, connect_timeout_s=1, read_timeout_s=9, first_byte_timeout_s=30,
                               event_timeout_s=2.5, total_timeout_s=90, retries=4, retry_statuses=(429, 503, 529),
                               backoff_s=0.5, backoff_max_s=8, retry_budget_s=20, max_body_bytes=1000)
@@ -116,9 +116,10 @@ def test_bad_limits_are_named(tmp_path, limits, field, message):
 
 
 def test_the_budget_ends_retries_even_with_retries_left(tmp_path):
-    with LocalServer(lambda *a: (503, {"content-type": "application/json", "retry-after": "1"},
-                                 json.dumps({"error": {"message": "busy", "type": "x", "param": None, "code": None}}).encode())) as server:
-        write_project(tmp_path, server.base, limits="retries: 10, retry_budget_s: 2.5, backoff_max_s: 5, total_timeout_s: 5")
+    busy = json.dumps({"error": {"message": "busy", "type": "x", "param": None, "code": None}}).encode()
+    with LocalServer(lambda *a: (503, {"content-type": "application/json", "retry-after": "1"}, busy)) as server:
+        write_project(tmp_path, server.base,
+                      limits="retries: 10, retry_budget_s: 2.5, backoff_max_s: 5, total_timeout_s: 5")
         outcome, elapsed = timed_run(tmp_path, "hello", "live")
     assert outcome.verdict == "error"
     assert [a["status"] for a in outcome.attempts] == [503, 503, 503]
@@ -134,7 +135,7 @@ def test_replay_sends_nothing_and_retries_nothing(tmp_path):
 
     def handler(*args):
         calls.append(args)
-        return json_reply(REPLY)
+        return json_reply(CHAT_REPLY)
 
     with LocalServer(handler) as server:
         write_project(tmp_path, server.base)
@@ -156,30 +157,11 @@ def test_replay_sends_nothing_and_retries_nothing(tmp_path):
 # -- concurrency ----------------------------------------------------------------------------------
 
 
-class InFlight:
-    """A server that answers slowly and remembers how many requests it was serving at once."""
-
-    def __init__(self, delay: float = 0.4):
-        self.delay = delay
-        self.now = self.peak = self.total = 0
-        self.lock = threading.Lock()
-
-    def __call__(self, method, path, headers, body):
-        with self.lock:
-            self.now += 1
-            self.total += 1
-            self.peak = max(self.peak, self.now)
-        time.sleep(self.delay)
-        with self.lock:
-            self.now -= 1
-        return json_reply(REPLY)
-
-
 SENDER = textwrap.dedent("""
     import sys
-    from conformance import transport
-    from conformance.exchange import Request
-    from conformance.targets import Limits
+    from conformance.core.exchange import Request
+    from conformance.load.targets import Limits
+    from conformance.run import transport
     url, key, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     limits = Limits(concurrency=2)
     client = transport.make_client(limits)
@@ -191,7 +173,7 @@ SENDER = textwrap.dedent("""
 
 
 def test_concurrency_holds_across_processes(tmp_path):
-    counter = InFlight()
+    counter = InFlight(json_reply(CHAT_REPLY))
     with LocalServer(counter) as server:
         procs = [subprocess.Popen([sys.executable, "-c", SENDER, f"{server.base}/v1/x", "t-abc", "3"], cwd=ROOT)
                  for _ in range(4)]
@@ -205,7 +187,7 @@ def test_a_dead_holder_frees_its_slot(tmp_path):
     key = "t-dead"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, time
-        from conformance import concurrency
+        from conformance.run import concurrency
         with concurrency.slot({key!r}, 1):
             print("held", flush=True)
             time.sleep(60)
@@ -236,7 +218,7 @@ def test_no_slot_is_held_while_waiting_to_retry(tmp_path):
         if name == "a" and first[0]:
             first[0] = False
             return 429, {"content-type": "application/json", "retry-after": "1"}, b'{"error": {}}'
-        return json_reply(REPLY)
+        return json_reply(CHAT_REPLY)
 
     limits = Limits(concurrency=1, retries=1)
     with LocalServer(handler) as server:
@@ -257,16 +239,15 @@ def test_no_slot_is_held_while_waiting_to_retry(tmp_path):
 @pytest.mark.parametrize("slots", [1, 2])
 def test_concurrency_holds_across_xdist_workers(tmp_path, slots):
     # With 2 slots the two workers do overlap (so the xdist run is really parallel); with 1 they never do.
-    counter = InFlight(delay=1.5)
+    counter = InFlight(json_reply(CHAT_REPLY), hold=1.5)
     with LocalServer(counter) as server:
         write_project(tmp_path, server.base, limits=f"concurrency: {slots}")
         many = "".join(f"  - id: c{i}\n    request: {{messages: [{{role: user, content: c{i}}}], max_tokens: 8}}\n"
                        "    expect: {status: 200}\n" for i in range(4))
-        (tmp_path / "cases" / "openai-chat" / "many.yaml").write_text(
-            "api: openai-chat\nfeature: many\nrequires: [chat]\ncases:\n" + many)
+        write_cases(tmp_path, many, feature="many")
         proc = run_cli("run", "--root", str(tmp_path), "--target", "t", "--mode", "live", "--feature", "many",
-                       "-n", "2", env={"T_KEY": KEY, concurrency.SLOTS_ENV: str(tmp_path / "slots")}, timeout=300)
-    results = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())["results"]
+                       "-n", "2", env={"T_KEY": KEY}, timeout=300)  # own_slots's folder: inherited
+    results = latest_results(tmp_path)
     assert [r["verdict"] for r in results] == ["pass"] * 4, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert counter.total == 4 and counter.peak == slots
 
@@ -310,6 +291,7 @@ def test_what_may_go_over_plain_http(tmp_path, surface):
 
 def test_url_path_and_userinfo_variables_are_secrets_but_host_and_port_are_not(tmp_path):
     t = _remote(tmp_path, "{base_url: 'https://u:${PASS}@${HOST}:${PORT}/x/${TOKEN}/v1?sig=${SIG}'}",
-                env={"PASS": "pass-1234", "HOST": "gw.example.com", "PORT": "8443", "TOKEN": "tok-5678", "SIG": "sig-9012"})
+                env={"PASS": "pass-1234", "HOST": "gw.example.com", "PORT": "8443", "TOKEN": "tok-5678",
+                     "SIG": "sig-9012"})
     assert sorted(t.secret_values()) == ["pass-1234", "sig-9012", "tok-5678"]
     assert t.surfaces["openai-chat"].base_url == "https://u:pass-1234@gw.example.com:8443/x/tok-5678/v1?sig=sig-9012"

@@ -5,11 +5,11 @@ import json
 
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import OFFLINE, run_cli
+from tests.support.projects import latest_results
 
 CASE = "openai-chat/errors/unknown-model"
 TEST_ID = "litellm-local:openai-chat/errors/unknown-model:smollm2-135m"
-OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}
 
 
 def run(root, *extra):
@@ -18,8 +18,7 @@ def run(root, *extra):
 
 
 def entry(root):
-    doc = json.loads((root / "reports" / "latest" / "results.json").read_text())
-    [e] = [r for r in doc["results"] if r["id"] == TEST_ID]
+    [e] = [r for r in latest_results(root) if r["id"] == TEST_ID]
     return e
 
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from conformance.run import shard
-from tests.conftest import run_cli
-
-OFFLINE = {"LITELLM_PORT": "9", "LITELLM_MASTER_KEY": ""}
-TIMINGS = ("latency_ms", "ttft_ms")
+from tests.conftest import OFFLINE, run_cli, run_pytest
+from tests.support.projects import run_results, without_timings
 
 
 @pytest.mark.parametrize("spec, expected", [("1/4", (1, 4)), ("4/4", (4, 4)), (" 2 / 3 ", (2, 3)), ("1/1", (1, 1))])
@@ -64,19 +59,19 @@ def test_shipped_cassettes_record_their_latency(repo_root: Path):
 
 
 def comparable(doc: dict) -> dict:
-    return {"results": [{k: v for k, v in r.items() if k not in TIMINGS} for r in doc["results"]],
-            "summary": doc["summary"], "profiles": doc["profiles"]}
+    return {"results": [without_timings(r) for r in doc["results"]], "summary": doc["summary"],
+            "profiles": doc["profiles"]}
 
 
 def test_four_shards_merged_equal_one_unsharded_run(project_copy: Path):
     root = str(project_copy)
     run_cli("run", "--root", root, "--report-dir", "full", env=OFFLINE)
-    full = json.loads((project_copy / "full" / "latest" / "results.json").read_text())
+    full = run_results(project_copy / "full")
     shard_ids = []
     for i in range(1, 5):
         proc = run_cli("run", "--root", root, "--shard", f"{i}/4", "--report-dir", f"shards/{i}", env=OFFLINE)
         assert "deselected" in proc.stdout, proc.stdout[-2000:]  # the others went through pytest_deselected
-        part = json.loads((project_copy / "shards" / str(i) / "latest" / "results.json").read_text())
+        part = run_results(project_copy / "shards" / str(i))
         assert part["run"]["shard"] == {"index": i, "count": 4, "tests": len(part["results"]),
                                         "plan": len(full["results"])}
         shard_ids.append({r["id"] for r in part["results"]})
@@ -104,17 +99,13 @@ def test_four_shards_merged_equal_one_unsharded_run(project_copy: Path):
 
 
 def test_plain_pytest_takes_shard_too_and_a_bad_shard_is_a_usage_error(project_copy: Path):
-    env = {**os.environ, **OFFLINE}
-    base = [sys.executable, "-m", "pytest", "--target", "litellm-local", "--conformance-root", str(project_copy),
-            "-q", "-p", "no:cacheprovider", "--rootdir", str(project_copy), "--feature", "text"]
-    proc = subprocess.run(base + ["--shard", "2/2"], cwd=project_copy, capture_output=True, text=True,
-                          timeout=300, env=env)
+    base = ("--target", "litellm-local", "--feature", "text")
+    proc = run_pytest(project_copy, *base, "--shard", "2/2")
     assert "deselected" in proc.stdout, proc.stdout[-2000:]
-    doc = json.loads((project_copy / "reports" / "latest" / "results.json").read_text())
+    doc = run_results(project_copy / "reports")
     assert doc["run"]["shard"]["index"] == 2 and doc["results"]
     assert {r["feature"] for r in doc["results"]} == {"text"}
-    bad = subprocess.run(base + ["--shard", "3/2"], cwd=project_copy, capture_output=True, text=True,
-                         timeout=300, env=env)
+    bad = run_pytest(project_copy, *base, "--shard", "3/2")
     assert bad.returncode == 4 and "--shard" in bad.stderr  # pytest's usage-error exit code
     cli = run_cli("run", "--root", str(project_copy), "--shard", "0/2", env=OFFLINE)
     assert cli.returncode == 2 and "--shard" in cli.stderr

@@ -1,4 +1,4 @@
-"""Target files (conformance/targets.py): ${VAR} expansion, secrets, auth, http safety and file errors."""
+"""Target files (conformance/load/targets.py): ${VAR} expansion, secrets, auth, http safety and file errors."""
 from __future__ import annotations
 
 import base64

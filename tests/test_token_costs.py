@@ -6,13 +6,12 @@ from pathlib import Path
 import pytest
 
 from conformance.apis import family
-from conformance.load import cases, plan, targets
+from conformance.judge.verdict import expectation_of, judge
+from conformance.load import cases, targets
 from conformance.load.yamlsource import SourceError
-from conformance.run import runner
+from tests.support import projects
 
-CASE = """api: {api}
-feature: image
-cases:
+CASE = """\
   - id: usage
     request: {{}}
     expect: {{status: 200, media_tokens: {media}}}
@@ -26,20 +25,22 @@ models:
 """
 
 
+def write_case(root: Path, api: str = "openai-chat", media: str = "{image: 1}") -> Path:
+    return projects.write_cases(root, CASE.format(media=media), api=api, feature="image", requires=())
+
+
 def planned(tmp_path: Path, api="openai-chat", media="{image: 1}", costs="{image: 258, tolerance: 40}"):
-    (tmp_path / "cases" / api).mkdir(parents=True)
-    (tmp_path / "cases" / api / "image.yaml").write_text(CASE.format(api=api, media=media))
+    write_case(tmp_path, api, media)
     (tmp_path / "targets").mkdir()
     (tmp_path / "targets" / "t.yaml").write_text(TARGET.format(costs=costs))
-    items = plan.build(cases.load_dir(tmp_path / "cases", tmp_path),
-                       targets.load_dir(tmp_path / "targets", env={}, root=tmp_path), ["t"])
-    return {i.model_key: i for i in items}
+    return {i.model_key: i for i in projects.planned(tmp_path)}
 
 
 def test_the_cost_becomes_bounds_on_the_apis_own_prompt_token_field(tmp_path):
     items = planned(tmp_path)
     assert items["costed"].unsupported == ""
-    assert items["costed"].case.expect == {"status": 200, "summary": {"usage": {"prompt_tokens": {"$min": 218, "$max": 298}}}}
+    assert items["costed"].case.expect == {"status": 200,
+                                           "summary": {"usage": {"prompt_tokens": {"$min": 218, "$max": 298}}}}
     assert items["plain"].unsupported == "plain declares no documented token cost for image (token_costs)"
 
 
@@ -66,13 +67,11 @@ def test_the_reported_usage_is_judged_against_the_bounds(tmp_path, prompt_tokens
 
     from conformance.core.exchange import Exchange, Request
     item = planned(tmp_path)["costed"]
-    body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", "content": "red", "refusal": None}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1}}
+    body = projects.chat_reply("red", reply_id="c")
+    body["usage"] = {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1}
     ex = Exchange(Request("POST", "http://127.0.0.1:9/v1/chat/completions", {}, {"model": "m", "messages": []}),
                   200, {"content-type": "application/json"}, json.dumps(body).encode())
-    got = [(f.path, f.message) for f in runner.judge(family("openai-chat"), ex, runner.expectation_of(item.case))
+    got = [(f.path, f.message) for f in judge(family("openai-chat"), ex, expectation_of(item.case))
            if f.layer == "case"]
     assert got == findings
 
@@ -91,9 +90,7 @@ def test_a_malformed_token_costs_entry_names_its_field(tmp_path, costs, field):
 
 
 def test_an_unknown_medium_in_a_case_is_a_case_file_error(tmp_path):
-    (tmp_path / "cases" / "openai-chat").mkdir(parents=True)
-    path = tmp_path / "cases" / "openai-chat" / "image.yaml"
-    path.write_text(CASE.format(api="openai-chat", media="{pdf_page: 1}"))
+    path = write_case(tmp_path, media="{pdf_page: 1}")
     with pytest.raises(SourceError) as err:
         cases.load_file(path, tmp_path)
     assert "media_tokens" in str(err.value) and "pdf_page" in str(err.value)

@@ -13,7 +13,6 @@ assertions name canaries by position only.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import secrets
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.faultproxy import FaultProxy
+from tests.support.projects import latest_results
 
 pytestmark = pytest.mark.live
 
@@ -116,7 +116,7 @@ cases:
 def _wire_text(entry: dict) -> str:
     """One proxied request as text, Basic credentials decoded (userinfo travels that way)."""
     parts = [entry["path"], entry["body"].decode("utf-8", "replace")]
-    for name, value in entry["headers"]:
+    for _name, value in entry["headers"]:
         parts.append(value)
         if value.lower().startswith("basic "):
             parts.append(base64.b64decode(value[6:]).decode("utf-8", "replace"))
@@ -129,7 +129,7 @@ def _written_files(*folders: Path) -> list[Path]:
 
 def test_no_credential_is_written_anywhere(live_stack, tmp_path):
     project = tmp_path / "project"
-    for api, text in CASES.items():
+    for api in CASES:
         (project / "cases" / api).mkdir(parents=True)
     (project / "targets").mkdir()
     body_canary = "bodycanary-" + secrets.token_hex(16)
@@ -153,12 +153,12 @@ def test_no_credential_is_written_anywhere(live_stack, tmp_path):
                "LITELLM_MASTER_KEY": ""}
         rec = run_cli("run", "--root", str(project), "--target", "canary", "--mode", "record", "--snapshot-update",
                       "-v", env=env)
-        recorded = json.loads((project / "reports" / "latest" / "results.json").read_text())["results"]
+        recorded = latest_results(project)
         wire = [_wire_text(e) for e in proxy.seen]
         # Replay offline with the master key gone (the other variables stay: the path token is matched
         # through its REDACTED stand-in).
         rep = run_cli("run", "--root", str(project), "--target", "canary", "-v", env={**env, "CANARY_MASTER": ""})
-        replayed = json.loads((project / "reports" / "latest" / "results.json").read_text())["results"]
+        replayed = latest_results(project)
         assert len(proxy.seen) == len(wire), "replay must not reach the network"
     logs = project / "logs"
     logs.mkdir()

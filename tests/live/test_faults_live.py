@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.faultproxy import FaultProxy
+from tests.support.projects import latest_results
 
 pytestmark = pytest.mark.live
 
@@ -51,14 +52,16 @@ def _baseline(repo_root) -> dict[str, str]:
     return json.loads((repo_root / "baselines" / "litellm-local.json").read_text())["verdicts"]
 
 
-def test_the_chat_suite_through_faults_finishes_with_the_expected_verdicts(live_stack, project_copy, repo_root, tmp_path):
+def test_the_chat_suite_through_faults_finishes_with_the_expected_verdicts(live_stack, project_copy, repo_root,
+                                                                           tmp_path):
     target = project_copy / "targets" / "litellm-local.yaml"
     target.write_text(re.sub(r"(?m)^limits:.*$", LIMITS, target.read_text()))
-    shipped = {p: p.read_bytes() for p in (project_copy / "cassettes" / "litellm-local" / "openai-chat").rglob("*.yaml")}
+    chat_cassettes = project_copy / "cassettes" / "litellm-local" / "openai-chat"
+    shipped = {p: p.read_bytes() for p in chat_cassettes.rglob("*.yaml")}
     upstream = f"http://127.0.0.1:{os.environ.get('LITELLM_PORT', '4000')}"
     env = {"LITELLM_MASTER_KEY": live_stack["LITELLM_MASTER_KEY"], "CONFORMANCE_SLOTS_DIR": str(tmp_path / "slots")}
     with FaultProxy(upstream) as proxy:
-        for case, (needle, fault, *_rest) in PLAN.items():
+        for needle, fault, *_rest in PLAN.values():
             params = dict(fault)
             proxy.add(params.pop("fault"), body_contains=needle, **params)
         start = time.monotonic()
@@ -70,12 +73,12 @@ def test_the_chat_suite_through_faults_finishes_with_the_expected_verdicts(live_
         refused = run_cli("run", "--root", str(project_copy), "--target", "litellm-local", "--mode", "live",
                           "--case", "openai-chat/text/plain-text", "--report-dir", "reports-refused",
                           env={**env, "LITELLM_PORT": str(proxy.port)}, timeout=300)
-    results = json.loads((project_copy / "reports" / "latest" / "results.json").read_text())["results"]
+    results = latest_results(project_copy)
     got = {r["id"]: r for r in results if r["api"] == "openai-chat" and r["model"] == "smollm2-135m"}
     assert len(got) >= 13, proc.stdout[-3000:] + proc.stderr[-2000:]
     baseline = _baseline(repo_root)
     faulted = set()
-    for case, (_, fault, verdict, snippet, bound) in PLAN.items():
+    for case, (_, _fault, verdict, snippet, bound) in PLAN.items():
         test_id = f"litellm-local:openai-chat/{case}:smollm2-135m"
         r = got[test_id]
         faulted.add(test_id)
@@ -87,13 +90,13 @@ def test_the_chat_suite_through_faults_finishes_with_the_expected_verdicts(live_
         cassette = project_copy / r["cassette"]
         if r["verdict"] == "error" and cassette in shipped:  # a faulted recording keeps the old cassette
             assert cassette.read_bytes() == shipped[cassette], case
-    assert [a["status"] for a in got["litellm-local:openai-chat/text/plain-text:smollm2-135m"]["attempts"]] == [503, 200]
+    plain = got["litellm-local:openai-chat/text/plain-text:smollm2-135m"]
+    assert [a["status"] for a in plain["attempts"]] == [503, 200]
     # The tests no fault touched keep their baseline verdicts: the faults did not spill over.
     untouched = {i: r["verdict"] for i, r in got.items() if i not in faulted}
     assert untouched and untouched == {i: baseline[i] for i in untouched}, proc.stdout[-3000:]
     # Sequential run: the waits the plan adds, plus ordinary requests to a small local model.
     assert elapsed < FIRST_BYTE + 2 * EVENT + 10 + 15 * 20 + MARGIN
-    [r] = [r for r in json.loads((project_copy / "reports-refused" / "latest" / "results.json").read_text())["results"]
-           if r["model"] == "smollm2-135m"]
-    assert r["verdict"] == "error" and "cannot connect" in r["reason"], r
+    [r] = [r for r in latest_results(project_copy, "reports-refused") if r["model"] == "smollm2-135m"]
+    assert r["verdict"] == "error" and "cannot connect" in r["reason"], (r, refused.stdout[-2000:])
     assert f"POST http://127.0.0.1:{proxy.port}/v1/chat/completions" in r["reason"]

@@ -1,12 +1,12 @@
 """The chat cases against the real LiteLLM proxy (in front of llama-cpp-python + SmolLM2)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
+from tests.support.projects import latest_results
 
 pytestmark = pytest.mark.live
 
@@ -22,8 +22,7 @@ def test_live_chat_run_reproduces_the_committed_baseline(live_stack, tmp_path):
                    "--baseline", "baselines", "--report-dir", str(tmp_path / "reports"))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "verdicts match the baseline" in proc.stdout
-    results = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())
-    chat = [r for r in results["results"] if r["api"] == "openai-chat" and r["verdict"] != "unsupported"]
+    chat = [r for r in latest_results(tmp_path) if r["api"] == "openai-chat" and r["verdict"] != "unsupported"]
     assert len(chat) >= 10
     assert all(r["latency_ms"] and r["latency_ms"] > 0 for r in chat)
     assert all(r["ttft_ms"] is not None for r in chat if r["stream"])
@@ -42,13 +41,11 @@ def test_record_then_replay_offline_gives_the_same_verdicts_and_leaks_no_key(liv
     assert "did not produce" not in rec.stderr, rec.stderr
     recorded = sorted((project_copy / "cassettes").rglob("*.yaml"))
     assert len(recorded) >= 10
-    rec_verdicts = {r["id"]: r["verdict"] for r in
-                    json.loads((project_copy / "reports" / "latest" / "results.json").read_text())["results"]}
+    rec_verdicts = {r["id"]: r["verdict"] for r in latest_results(project_copy)}
     # Replay with the key gone from the environment and a port nothing listens on: offline.
     rep = run_cli("run", "--root", str(project_copy), "--target", "litellm-local", "--api", "openai-chat",
                   env={"LITELLM_MASTER_KEY": "", "LITELLM_PORT": "9"})
-    rep_verdicts = {r["id"]: r["verdict"] for r in
-                    json.loads((project_copy / "reports" / "latest" / "results.json").read_text())["results"]}
+    rep_verdicts = {r["id"]: r["verdict"] for r in latest_results(project_copy)}
     assert rep_verdicts == rec_verdicts, rep.stdout[-3000:]
     leaked = [str(p) for p in project_copy.rglob("*") if p.is_file() and key in p.read_text(errors="replace")]
     assert leaked == []

@@ -6,7 +6,6 @@ CONFORMANCE_LIVE=required (scripts/test.sh), which turns a missing gateway into 
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 from tests.live.conftest import STACK_RUN
+from tests.support.projects import latest_results, run_results
 
 pytestmark = pytest.mark.live
 
@@ -43,8 +43,7 @@ def _count(log: str, needle: str) -> int:
 
 
 def _verdicts(report_dir: Path) -> dict[str, str]:
-    doc = json.loads((report_dir / "latest" / "results.json").read_text(encoding="utf-8"))
-    return {r["id"]: r["verdict"] for r in doc["results"]}
+    return {r["id"]: r["verdict"] for r in run_results(report_dir)["results"]}
 
 
 def test_gateway_needs_no_client_credential(mlflow_gateway):
@@ -62,7 +61,7 @@ def test_live_run_reproduces_the_committed_baseline(mlflow_gateway, tmp_path):
                    "--report-dir", str(tmp_path / "reports"))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "verdicts match the baseline" in proc.stdout
-    results = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())["results"]
+    results = latest_results(tmp_path)
     sent = [r for r in results if r["verdict"] in ("pass", "fail")]
     assert all(r["latency_ms"] and r["latency_ms"] > 0 for r in sent)
     # The run really went through the gateway: its access log shows the invocations requests.
