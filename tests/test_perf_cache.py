@@ -3,6 +3,7 @@ served from disk only for the very same exchange judged by the same suite source
 change is a miss."""
 from __future__ import annotations
 
+import ast
 from dataclasses import replace
 from pathlib import Path
 
@@ -125,6 +126,36 @@ def test_client_verdicts_depend_on_the_client_layer_sources_only():
     assert len(sdk_checks) == len(apis.api_ids())
     assert {"judge/clients.py", "apis/sdk.py", "core/exchange.py"} | sdk_checks <= sources
     assert not {"apis/openai_chat/family.py", "apis/base.py", "judge/verdict.py", "report/document.py"} & sources
+
+
+def _imports_by_ast(path: Path) -> set[str]:
+    """The conformance modules a file imports when run (not under `if TYPE_CHECKING:`), read with ast."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                   and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING" for n in ast.walk(block)}
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return {n for n in names if n == "conformance" or n.startswith("conformance.")}
+
+
+def test_client_sources_are_the_import_closure_of_the_sdk_checks():
+    # client_sources reads import lines (it runs at every replay's start); ast is the oracle here,
+    # multi-line parenthesised imports and TYPE_CHECKING blocks included.
+    todo = [Path(clients.__file__).resolve(), *sorted((clients._PACKAGE / "apis").glob("*/sdk.py"))]
+    closure: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path not in closure:
+            closure.add(path)
+            todo += [f for name in _imports_by_ast(path) for f in clients._module_files(name)]
+    assert set(clients.client_sources()) == closure
+    assert clients._PACKAGE / "apis" / "base.py" not in closure  # imported by the registry only under TYPE_CHECKING
 
 
 def test_an_sdk_upgrade_changes_the_distributions_digest(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import Iterator
 
 from conformance import apis
 from conformance.apis.sdk import ClientCheck
@@ -105,11 +106,14 @@ def _environment_digest() -> str:
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
+_IMPORT = re.compile(r"^(\s*)(?:from\s+(conformance[\w.]*)\s+import\s+\(?([\w\s,]*)|import\s+(conformance[\w.]*))")
+
+
 def client_sources() -> list[Path]:
     """The source files a client verdict depends on: this module, every family's sdk.py and, from
-    their import statements, every module of the package they import, transitively."""
-    import ast
-
+    their import statements, every module of the package they import, transitively (imports under
+    `if TYPE_CHECKING:` are for annotations and left out). Read line by line, not parsed: this
+    runs at the start of every replay."""
     todo = [Path(__file__).resolve(), *sorted((_PACKAGE / "apis").glob("*/sdk.py"))]
     seen: set[Path] = set()
     while todo:
@@ -117,22 +121,30 @@ def client_sources() -> list[Path]:
         if path in seen:
             continue
         seen.add(path)
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
-                       and isinstance(block.test, ast.Name) and block.test.id == "TYPE_CHECKING"
-                       for n in ast.walk(block)}
-        for node in ast.walk(tree):
-            if id(node) in typing_only:
-                continue  # annotations only: not run
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        typing_block: int | None = None  # indentation of an `if TYPE_CHECKING:` being skipped
+        lines = iter(path.read_text(encoding="utf-8").splitlines())
+        for line in lines:
+            indent = len(line) - len(line.lstrip())
+            if typing_block is not None and (indent > typing_block or not line.strip()):
+                continue
+            typing_block = indent if line.strip() == "if TYPE_CHECKING:" else None
+            m = _IMPORT.match(line)
+            if m is None:
+                continue
+            module, imported = m.group(2) or m.group(4), m.group(3) or ""
+            if "(" in line and ")" not in line:  # a parenthesised list of names, over several lines
+                imported += ",".join(next_line for next_line in _until_closed(lines))
+            names = [module] + [f"{module}.{n.strip()}" for n in imported.split(",") if n.strip()]
             for name in names:
-                if name == "conformance" or name.startswith("conformance."):
-                    todo += _module_files(name)
+                todo += _module_files(name)
     return sorted(seen)
+
+
+def _until_closed(lines: Iterator[str]) -> Iterator[str]:
+    for line in lines:
+        yield line.split(")")[0]
+        if ")" in line:
+            return
 
 
 def _module_files(name: str) -> list[Path]:
