@@ -11,7 +11,7 @@ When the shipped plan replays fewer than --min-instances cassettes, the same com
 on a larger plan: a temporary copy of the project whose default targets declare --copies aliases of
 every model (same wire names), each alias replaying a copy of the original model's cassettes.
 
-    .venv/bin/python scripts/bench/replay.py [--repeat 5] [--copies 2] [--min-instances 300] [--cache warm|off]
+    .venv/bin/python scripts/bench/replay.py [--repeat 5] [--copies 2] [--min-instances 300] [--cache warm|off|changed]
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PYTHON, ROOT, bench_env, conformance_cmd, cpu_timed, describe_env, header, median, timed  # noqa: E402
@@ -154,7 +155,21 @@ def cached_verdicts(env: dict) -> int:
     return sum(1 for pattern in ("verdicts/*/*.marshal", "client/*/*.json") for _ in Path(folder).glob(pattern))
 
 
-def measure(label: str, project: Path, work: Path, repeat: int, suite_env: dict, bare_env: dict) -> dict:
+def _unchanged() -> None:
+    pass
+
+
+def _edit(module: Path) -> Callable[[], None]:
+    """Append a comment to `module` at each call: a change to the suite's sources, its behaviour the same."""
+    edits = iter(range(1, 1_000_000))
+
+    def edit() -> None:
+        module.write_text(module.read_text() + f"# bench edit {next(edits)}\n")
+    return edit
+
+
+def measure(label: str, project: Path, work: Path, repeat: int, suite_env: dict, bare_env: dict,
+            before_suite: Callable[[], None] = _unchanged) -> dict:
     cassettes, plan_size = planned_cassettes(project)
     n_bare = write_bare(work / f"bare-{label}", cassettes)
     suite_cmd = conformance_cmd() + ["run", "--root", str(project), "--report-dir", str(work / f"reports-{label}")]
@@ -169,6 +184,8 @@ def measure(label: str, project: Path, work: Path, repeat: int, suite_env: dict,
         order = [("suite", suite_cmd, suite_env), ("bare", bare_cmd, bare_env)]
         stored = cached_verdicts(suite_env)
         for name, cmd, env in (order if rep % 2 == 0 else order[::-1]):
+            if name == "suite":
+                before_suite()
             pair[name] = cpu_timed(cmd, cwd=work, env=env)
         computed = cached_verdicts(suite_env) - stored
         (st, sc, sp), (bt, bc, bp) = pair["suite"], pair["bare"]
@@ -216,36 +233,52 @@ def main() -> int:
     ap.add_argument("--copies", type=int, default=2, help="model copies in the larger plan (2 = every model twice)")
     ap.add_argument("--min-instances", type=int, default=300,
                     help="also measure the larger plan when the shipped one replays fewer cassettes")
-    ap.add_argument("--goal", type=float, default=1.5)
+    ap.add_argument("--goal", type=float, default=None,
+                    help="the ratio to meet (default: 1.5 with a warm cache, 3 for a first run: off or changed)")
     ap.add_argument("--autoload", action="store_true",
                     help="let the bare run autoload the installed pytest plugins (default: it loads none)")
     ap.add_argument("--suite-env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment of the suite runs, e.g. CONFORMANCE_CACHE_DIR=off")
-    ap.add_argument("--cache", choices=("warm", "off"), default="warm",
+    ap.add_argument("--cache", choices=("warm", "off", "changed"), default="warm",
                     help="warm (default): the suite keeps verdicts, parsed cassettes and checked case files "
                          "in a private cache folder, filled by the warm-up run, as a CI machine keeping "
-                         ".cache/ does; off: everything is computed (CONFORMANCE_CACHE_DIR=off), as on a first run")
+                         ".cache/ does; off: everything is computed (CONFORMANCE_CACHE_DIR=off), as on a first "
+                         "run; changed: warm, but every measured suite run is the first after a change to the "
+                         "suite outside its client layer (a contract-rule module of a private copy of the "
+                         "package gets a comment appended before each)")
     ap.add_argument("--no-bytecode-cache", action="store_true",
                     help="run the subprocesses with the calling environment as is (e.g. PYTHONDONTWRITEBYTECODE)")
     args = ap.parse_args()
+    if args.goal is None:
+        args.goal = 1.5 if args.cache == "warm" else 3.0
     header("replay: `conformance run` (default targets) vs a bare pytest + vcrpy test")
     base_env = bench_env(bytecode_cache=not args.no_bytecode_cache)
     extra = dict(e.split("=", 1) for e in args.suite_env)
     scratch = Path(tempfile.mkdtemp(prefix="bench-replay-cache-"))
     cache = {"CONFORMANCE_CACHE_DIR": "off" if args.cache == "off" else str(scratch / "cache")}
     suite_env = {**base_env, **cache, **extra}
+    before_suite = _unchanged
+    if args.cache == "changed":
+        # The suite runs from a copy of the package (first on PYTHONPATH), so it can be changed.
+        shutil.copytree(ROOT / "conformance", scratch / "package" / "conformance",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        suite_env["PYTHONPATH"] = str(scratch / "package")
+        before_suite = _edit(scratch / "package" / "conformance" / "apis" / "openai_chat" / "family.py")
     # The bare run loads no third-party pytest plugin unless asked: the leanest baseline there is.
     bare_env = dict(base_env) if args.autoload else {**base_env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     print(f"   python: {describe_env(suite_env)}, after a warm-up run of each command")
     if extra:
         print(f"   suite environment: {' '.join(args.suite_env)}")
-    print("   suite cache: " + ("off (every verdict computed, every file parsed)" if args.cache == "off"
-                                else "warm (a private folder, filled by the warm-up run)"))
+    print("   suite cache: " + {"off": "off (every verdict computed, every file parsed)",
+                                "warm": "warm (a private folder, filled by the warm-up run)",
+                                "changed": "warm, but each measured run is the first after a change to a contract "
+                                           "rule (apis/openai_chat/family.py of a private copy of the package)"}
+          [args.cache])
     print(f"   bare run: plugin autoload {'on' if args.autoload else 'off'}; suite: "
           f"{' '.join(Path(c).name for c in conformance_cmd())} run --root <project> --report-dir <tmp>")
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         work = Path(tmp)
-        shipped = measure("shipped suite", ROOT, work, args.repeat, suite_env, bare_env)
+        shipped = measure("shipped suite", ROOT, work, args.repeat, suite_env, bare_env, before_suite)
         show(shipped, args.goal, args.min_instances)
         if shipped["replayed"] < args.min_instances:
             copy = work / "larger"
@@ -260,7 +293,8 @@ def main() -> int:
                 raise SystemExit("could not prepare the larger plan")
             print(f"-- larger plan: a temporary project copy, every model of the default targets declared "
                   f"{args.copies} times (aliases with the same wire name, replaying copies of the same cassettes)")
-            larger = measure(f"larger plan (x{args.copies} models)", copy, work, args.repeat, suite_env, bare_env)
+            larger = measure(f"larger plan (x{args.copies} models)", copy, work, args.repeat, suite_env, bare_env,
+                             before_suite)
             show(larger, args.goal, args.min_instances)
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
