@@ -198,6 +198,35 @@ def run(exchange: Exchange, path: str, call: Callable[[], Any], usable: Callable
     return done
 
 
+def create_or_stream(exchange: Exchange, body: dict[str, Any], resource: Any, path: str, omit: Any,
+                     status_error_type: type, usable: Callable[[Any], list[str]],
+                     consume: Callable[[Any], tuple[int, Any]],
+                     reported: Callable[[BaseException], bool] = lambda exc: False) -> ClientCheck:
+    """The check of an SDK whose resources have `create` and a `stream` context manager (openai's and
+    anthropic's, both generated the same way): `<path>.create` for a reply that is not a stream,
+    else `<path>.stream`, whose events consume(events) reads to the end, giving (events seen, the
+    final object or None when the stream ended without one, e.g. at an error event)."""
+    stream = body.pop("stream", None) is True
+    error = status_error(status_error_type)
+    expected = f"{status_error_type.__module__.split('.')[0]}.{status_error_type.__name__}"
+    method = type(resource).stream if stream else type(resource).create
+    kwargs = openai_style_kwargs(method, body, omit)
+    if not stream:
+        return run(exchange, f"{path}.create", lambda: resource.create(**kwargs), usable, error, expected)
+
+    def call() -> tuple[int, Any]:
+        with resource.stream(**kwargs) as events:
+            return consume(events)
+
+    def usable_stream(result: tuple[int, Any]) -> list[str]:
+        count, final = result
+        if not count:
+            return ["the stream yielded no event"]
+        return [] if final is None else usable(final)
+
+    return run(exchange, f"{path}.stream", call, usable_stream, error, expected, reported)
+
+
 def status_error(base: type) -> Callable[[BaseException, int], str | None]:
     def check(exc: BaseException, status: int) -> str | None:
         if not isinstance(exc, base):

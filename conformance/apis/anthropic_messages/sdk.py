@@ -27,36 +27,21 @@ def warm() -> None:
 
 def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     import anthropic
-    sdk_client = client()
-    stream = body.pop("stream", None) is True
     betas = [b.strip() for k, v in exchange.request.headers.items() if k.lower() == "anthropic-beta"
              for b in v.split(",") if b.strip()]
     beta = bool(betas) or "true" in parse_qs(urlsplit(exchange.request.url).query).get("beta", [])
-    messages = sdk_client.beta.messages if beta else sdk_client.messages
-    resource = type(messages)
-    prefix = "$client.anthropic" + (".beta" if beta else "")
-    error = sdk.status_error(anthropic.APIStatusError)
-    expected = "anthropic.APIStatusError"
     if beta:
         body.setdefault("betas", betas)
-    if not stream:
-        kwargs = sdk.openai_style_kwargs(resource.create, body, anthropic.omit)
-        return sdk.run(exchange, f"{prefix}.messages.create", lambda: messages.create(**kwargs),
-                       usable_message, error, expected)
-    kwargs = sdk.openai_style_kwargs(resource.stream, body, anthropic.omit)
+    messages = client().beta.messages if beta else client().messages
+    path = "$client.anthropic" + (".beta" if beta else "") + ".messages"
 
-    def call() -> Any:
-        with messages.stream(**kwargs) as events:
-            count = sum(1 for _ in events)
-            return count, events.get_final_message() if count else None
-
-    def usable(result: Any) -> list[str]:
-        count, final = result
-        return ["the stream yielded no event"] if not count else usable_message(final)
+    def consume(events: Any) -> tuple[int, Any]:
+        count = sum(1 for _ in events)
+        return count, events.get_final_message() if count else None
 
     # An `error` event is raised as anthropic.APIStatusError with the stream's own (2xx) status.
-    return sdk.run(exchange, f"{prefix}.messages.stream", call, usable, error, expected,
-                   lambda exc: isinstance(exc, anthropic.APIStatusError))
+    return sdk.create_or_stream(exchange, body, messages, path, anthropic.omit, anthropic.APIStatusError,
+                                usable_message, consume, lambda exc: isinstance(exc, anthropic.APIStatusError))
 
 
 def usable_message(message: Any) -> list[str]:

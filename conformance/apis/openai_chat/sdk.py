@@ -25,35 +25,18 @@ def warm() -> None:
 
 def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     import openai
-    from openai.resources.chat.completions import Completions
-    sdk_client = client()
-    stream = body.pop("stream", None) is True
-    error = sdk.status_error(openai.APIStatusError)
-    expected = "openai.APIStatusError"
-    if not stream:
-        kwargs = sdk.openai_style_kwargs(Completions.create, body, openai.omit)
-        return sdk.run(exchange, "$client.openai.chat.completions.create",
-                       lambda: sdk_client.chat.completions.create(**kwargs), usable_completion, error, expected)
-    kwargs = sdk.openai_style_kwargs(Completions.stream, body, openai.omit)
 
-    def call() -> Any:
-        with sdk_client.chat.completions.stream(**kwargs) as events:
-            count = sum(1 for _ in events)
-            if not count:
-                return 0, None  # nothing to accumulate (the SDK's final completion would assert)
-            try:
-                final = events.get_final_completion()
-            except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
-                final = exc.completion  # documented: raised for these finish reasons, carrying the completion
-            return count, final
-
-    def usable(result: Any) -> list[str]:
-        count, final = result
+    def consume(events: Any) -> tuple[int, Any]:
+        count = sum(1 for _ in events)
         if not count:
-            return ["the stream yielded no event"]
-        return usable_completion(final)
+            return 0, None  # nothing to accumulate (the SDK's final completion would assert)
+        try:
+            return count, events.get_final_completion()
+        except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as exc:
+            return count, exc.completion  # documented: raised for these finish reasons, carrying the completion
 
-    return sdk.run(exchange, "$client.openai.chat.completions.stream", call, usable, error, expected, reported)
+    return sdk.create_or_stream(exchange, body, client().chat.completions, "$client.openai.chat.completions",
+                                openai.omit, openai.APIStatusError, usable_completion, consume, reported)
 
 
 def reported(exc: BaseException) -> bool:

@@ -17,43 +17,25 @@ def warm() -> None:
 
 def check(exchange: Exchange, body: dict[str, Any]) -> sdk.ClientCheck:
     import openai
-    from openai.resources.responses import Responses
-    sdk_client = client()
-    stream = body.pop("stream", None) is True
-    error = sdk.status_error(openai.APIStatusError)
-    expected = "openai.APIStatusError"
-    if not stream:
-        kwargs = sdk.openai_style_kwargs(Responses.create, body, openai.omit)
-        return sdk.run(exchange, "$client.openai.responses.create", lambda: sdk_client.responses.create(**kwargs),
-                       usable_response, error, expected)
-    kwargs = sdk.openai_style_kwargs(Responses.stream, body, openai.omit)
+    return sdk.create_or_stream(exchange, body, client().responses, "$client.openai.responses", openai.omit,
+                                openai.APIStatusError, usable_response, consume, reported)
 
-    def call() -> Any:
-        with sdk_client.responses.stream(**kwargs) as events:
-            count, ended, errored = 0, None, False
-            for event in events:
-                count += 1
-                kind = getattr(event, "type", None)
-                if kind in ("response.incomplete", "response.failed"):
-                    ended = event.response
-                elif kind == "error":
-                    errored = True
-            if not count:
-                return 0, None
-            if ended is None and errored:
-                # A stream may end at an `error` event, a documented outcome: there is no response to
-                # read, and the SDK handed the event over as a ResponseErrorEvent.
-                return count, None
-            # get_final_response() is for completed responses; the other terminal events carry theirs.
-            return count, ended if ended is not None else events.get_final_response()
 
-    def usable(result: Any) -> list[str]:
-        count, final = result
-        if not count:
-            return ["the stream yielded no event"]
-        return [] if final is None else usable_response(final)
-
-    return sdk.run(exchange, "$client.openai.responses.stream", call, usable, error, expected, reported)
+def consume(events: Any) -> tuple[int, Any]:
+    """Every event, then the final response: get_final_response() for a completed one, the
+    response.incomplete/failed event's own otherwise; none when the stream ended at an `error`
+    event, a documented outcome (the SDK hands it over as a ResponseErrorEvent)."""
+    count, ended, errored = 0, None, False
+    for event in events:
+        count += 1
+        kind = getattr(event, "type", None)
+        if kind in ("response.incomplete", "response.failed"):
+            ended = event.response
+        elif kind == "error":
+            errored = True
+    if not count or (ended is None and errored):
+        return count, None
+    return count, ended if ended is not None else events.get_final_response()
 
 
 def usable_response(response: Any) -> list[str]:
