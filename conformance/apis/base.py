@@ -148,7 +148,7 @@ class ApiFamily:
             return [finding("$status", f"unexpected HTTP status {exchange.status}")]
         if self._streamed(exchange):
             return contract.dedupe(self._stream_contract(exchange))
-        out = contract.content_type_findings(exchange, self.body_content_type(exchange))
+        out = contract.content_type_findings(exchange, JSON)
         body = exchange.json()
         if exchange.json_error:
             return out + [finding("$", exchange.json_error)]
@@ -176,9 +176,6 @@ class ApiFamily:
     def _streamed(self, exchange: Exchange) -> bool:
         """Whether the reply is judged as a stream: the request asked for one, of an API that has one."""
         return self.streams and exchange.request.stream
-
-    def body_content_type(self, exchange: Exchange) -> str:
-        return JSON
 
     def stream_content_type(self, exchange: Exchange) -> str:
         return EVENT_STREAM
