@@ -68,7 +68,7 @@ class State:
 
     def client_for(self, target):
         # Replay sends nothing (each test's cassette answers through a client of its own, see
-        # runner.Session), so every target shares one; live and record runs keep one per target,
+        # run/modes.Replay), so every target shares one; live and record runs keep one per target,
         # with that target's timeouts.
         key = target.name if self.mode.sends else "(replay)"
         if key not in self.clients:
