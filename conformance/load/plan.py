@@ -99,7 +99,7 @@ def build(cases: CaseSet, targets: dict[str, Target | SourceError], selected: li
 def _prompt_tokens_field(api: str) -> str | None:
     from conformance.apis import family  # the API's own name for its prompt-token count
     fam = family(api)
-    return getattr(fam, "prompt_tokens_field", None) if fam is not None else None
+    return fam.prompt_tokens_field if fam is not None else None
 
 
 def selected(item: PlanItem, apis: list[str], models: list[str], features: list[str], case_keys: list[str]) -> bool:
