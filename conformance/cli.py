@@ -9,6 +9,7 @@ from pathlib import Path
 from conformance import apis
 from conformance.core.modes import Mode
 from conformance.core.results import Result, Shape
+from conformance.core.rules import Severity
 from conformance.report import baseline, diff, document, levels, merge, terminal
 from conformance.report.document import ReportError
 
@@ -37,15 +38,23 @@ def _run_parser(sub) -> None:
                    help="run slice I of N (1-based) of the selected tests, balanced by recorded latency")
     p.add_argument("--root", default=".", help="project folder with cases/, targets/, cassettes/ (default: .)")
     p.add_argument("-v", "--verbose", action="store_true", help="pytest's per-test output and failure details")
+    _fail_on(p)
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
+
+
+def _fail_on(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fail-on", choices=[str(s) for s in Severity], default=str(Severity.DEVIATION),
+                   help="the least serious finding that makes the exit code 1: breaking (fail verdicts only), "
+                        "deviation (also warn; default), note (any finding)")
 
 
 def _validate_parser(sub) -> None:
     p = sub.add_parser("validate", help="check recorded traffic (vcrpy cassettes) against the API contracts",
                        description="Judge every interaction of vcrpy cassette files against the published API "
                                    "contracts. Exit 0: all conform; 1: a violation; 2: a file could not be read.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="vcrpy cassette files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="vcrpy cassette files, or folders of them")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _fail_on(p)
 
 
 def _report_parser(sub) -> None:
@@ -86,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "validate":
         from conformance.judge import validate
-        return validate.run(args.files, args.json, sys.stdout)
+        return validate.run(args.files, args.json, sys.stdout, Severity(args.fail_on))
     if args.command == "report":
         return cmd_report(args)
     parser.error(f"unknown command {args.command}")
@@ -120,6 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["-n", str(args.workers)]
     if args.snapshot_update:
         pytest_args.append("--snapshot-update")
+    pytest_args += ["--fail-on", args.fail_on]
     if args.shard:
         from conformance.run.shard import parse
         try:
@@ -139,6 +149,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = doc.results
     if results:
         print("\n" + "\n".join(levels.profile_lines(levels.profile_summary(results))))
+        catalogue = terminal.catalogue_lines(results)
+        if catalogue:
+            print("\n" + "\n".join(catalogue))
     _print_problems(results)
     if not results:
         print("conformance: no test was selected", file=sys.stderr)
@@ -150,7 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"baseline written: {f}")
     if compared is not None:
         return compared
-    bad = [r for r in results if r.verdict.bad or r.shape is Shape.CHANGED]
+    threshold = Severity(args.fail_on)
+    bad = [r for r in results if r.verdict.fails_at(threshold, r.findings) or r.shape is Shape.CHANGED]
     return EXIT_FAILED if bad else EXIT_OK
 
 
@@ -229,8 +243,7 @@ def _merge(dirs: list[str], out: str | None, reports_root: Path) -> int:
     else:
         print("conformance: warning: not every run has a junit.xml; the merged report has none", file=sys.stderr)
     s = document.summarize(merged.results)
-    print(f"merged {len(docs)} run(s), {s['total']} tests ({s['pass']} pass, {s['fail']} fail, {s['error']} error, "
-          f"{s['unsupported']} unsupported) into {out_dir}")
+    print(f"merged {len(docs)} run(s), {s['total']} tests ({document.summary_text(s)}) into {out_dir}")
     return EXIT_OK
 
 

@@ -17,11 +17,12 @@ from conformance import apis
 from conformance.core import disk_cache
 from conformance.core.modes import Mode
 from conformance.core.results import Result, Shape
+from conformance.core.rules import Severity
 from conformance.load import cases as case_loader
 from conformance.load import plan as planner
 from conformance.load import targets as target_loader
 from conformance.load import yamlsource
-from conformance.report import document, terminal
+from conformance.report import document, junit, terminal
 from conformance.run import recording, runner
 from conformance.run import shard as sharding
 
@@ -103,6 +104,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="where run reports go (default: reports/)")
     g.addoption("--run-id", default=None, dest="conformance_run_id",
                 help="name of this run's report folder (default: a UTC timestamp)")
+    g.addoption("--fail-on", default=str(Severity.DEVIATION), dest="conformance_fail_on",
+                choices=[str(s) for s in Severity],
+                help="the least serious finding that fails a test: breaking (fail verdicts only), deviation "
+                     "(also warn; default), note (any finding)")
     g.addoption("--shard", default=None, dest="conformance_shard", metavar="I/N",
                 help="run only slice I of N (1-based) of the selected tests, balanced by recorded latency; "
                      "merge the shards' reports with `conformance report merge`")
@@ -140,7 +145,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ResultCollector(state, config), "conformance-results")
     if state.mode.sends and not _is_worker(config):
         from conformance.report.progress import Progress
-        config.pluginmanager.register(Progress(config), "conformance-progress")
+        config.pluginmanager.register(Progress(config, results=state.results), "conformance-progress")
     if not _is_worker(config):
         state.report_dir.mkdir(parents=True, exist_ok=True)
         if not config.option.xmlpath:
@@ -335,7 +340,7 @@ def run_item(state: State, item: planner.PlanItem) -> tuple[Result, runner.Outco
         case=item.case_id, verdict=outcome.verdict, findings=list(outcome.findings), reason=outcome.reason,
         status=ex.status if ex else None, stream=bool(ex and ex.request.stream),
         latency_ms=ex.latency_ms if ex else None, ttft_ms=ex.ttft_ms if ex else None,
-        cassette=outcome.cassette, attempts=outcome.attempts)
+        cassette=outcome.cassette, attempts=outcome.attempts, error_text=outcome.error_text)
     return result, outcome
 
 
@@ -370,6 +375,7 @@ class ResultCollector:
         result = Result.from_json(json.loads(str(props[-1][1])))
         self.state.results[result.id] = result
 
+    @pytest.hookimpl(trylast=True)  # after pytest's junitxml has written junit.xml, which this annotates
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
         for client in state.clients.values():
@@ -380,8 +386,11 @@ class ResultCollector:
         run = document.run_metadata(state.run_id, state.selected_targets, state.mode, state.started, state.root,
                                     dict(state.filters), shard=shard)
         run["finished"] = document.now_iso()
-        document.write(state.report_dir, document.RunReport(run, list(state.results.values())),
-                       latest=state.reports_root / "latest")
+        results = list(state.results.values())
+        xml = Path(self.config.option.xmlpath) if getattr(self.config.option, "xmlpath", None) else None
+        if xml is not None and xml.is_file():
+            junit.annotate(xml, results)  # before write(), which mirrors the report folder to latest/
+        document.write(state.report_dir, document.RunReport(run, results), latest=state.reports_root / "latest")
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config):

@@ -8,6 +8,7 @@ import pytest
 
 from conformance import plugin
 from conformance.core.results import Verdict
+from conformance.core.rules import Severity
 from conformance.judge import snapshots
 
 
@@ -22,9 +23,11 @@ def test_conformance(conformance_item, conformance_state, snapshot, request):
         pytest.skip(f"unsupported: {outcome.reason}")
     if outcome.verdict is Verdict.ERROR:
         pytest.fail(f"error: {outcome.reason}", pytrace=False)
-    if outcome.verdict is Verdict.FAIL:
-        lines = [f"{len(outcome.findings)} finding(s) for {conformance_item.id}:"]
-        lines += [f"  {f}" + (f" (event {f.event})" if f.event is not None else "") for f in outcome.findings]
+    threshold = Severity(request.config.getoption("conformance_fail_on"))
+    if outcome.verdict.fails_at(threshold, outcome.findings):
+        lines = [f"{outcome.verdict}: {len(outcome.findings)} finding(s) for {conformance_item.id}:"]
+        lines += [f"  {f}" + (f" (event {f.event})" if f.event is not None else "")
+                  for f in sorted(outcome.findings, key=lambda f: f.severity.rank)]
         pytest.fail("\n".join(lines) + shape_note, pytrace=False)
     if shape_diff:
         pytest.fail(f"the reply shape of {conformance_item.id} changed; review the diff, "

@@ -18,16 +18,21 @@ import pytest
 from conformance import apis
 from conformance.apis.databricks_invocations.family import DatabricksInvocations
 from conformance.core.exchange import Exchange, Request
+from conformance.core.rules import Severity
 from conformance.judge.verdict import judge
+from conformance.load import captured
 from conformance.load.cases import Case, load_file
 from conformance.load.targets import Auth, Surface
-from tests.support import exchanges
+from tests.support import exchanges, recordings
 
 FAM = DatabricksInvocations()
 ROOT = Path(__file__).resolve().parents[1]
 URL = "https://adb-1234567890123456.7.azuredatabricks.net/serving-endpoints/databricks-claude-sonnet-4-5/invocations"
 CHAT_ID = "chatcmpl_4c3ae1bf-991d-4266-a12d-b1e97ecbb7a0"
 NO_AUTH = Auth("none")
+# A required field whose schema allows null, left out: a deviation (absent reads as null), said in the message.
+NULLABLE = " (the field may be null: absent reads as null)"
+NULLABLE_FIELDS = {"id", "finish_reason", "content"}
 
 
 # -- building exchanges -------------------------------------------------------------------------------
@@ -52,6 +57,15 @@ def stream_exchange(events: list[Any], content_type: str = "text/event-stream; c
 
 
 found = functools.partial(exchanges.found, FAM)
+
+
+def judged(ex: Exchange) -> list[tuple[str, Severity]]:
+    """(rule, severity) of each contract finding, in order."""
+    return [(f.rule, f.severity) for f in FAM.contract(ex)]
+
+
+def missing(field: str) -> str:
+    return "required field is missing" + (NULLABLE if field in NULLABLE_FIELDS else "")
 
 
 # -- conforming replies ---------------------------------------------------------------------------------
@@ -194,25 +208,38 @@ class TestNonStream:
     def test_missing_top_level_field(self, field):
         body = completion()
         del body[field]
-        assert found(exchange(body)) == [(f"$.{field}", "required field is missing")]
+        assert found(exchange(body)) == [(f"$.{field}", missing(field))]
+        severity = Severity.DEVIATION if field in NULLABLE_FIELDS else Severity.BREAKING
+        assert judged(exchange(body)) == [(f"databricks-invocations.{field}.present", severity)]
 
     @pytest.mark.parametrize("field", ["index", "message", "finish_reason"])
     def test_missing_choice_field(self, field):
         body = completion()
         del body["choices"][0][field]
-        assert found(exchange(body)) == [(f"$.choices[0].{field}", "required field is missing")]
+        assert found(exchange(body)) == [(f"$.choices[0].{field}", missing(field))]
 
     @pytest.mark.parametrize("field", ["role", "content"])
     def test_missing_message_field(self, field):
         body = completion()
         del body["choices"][0]["message"][field]
-        assert found(exchange(body)) == [(f"$.choices[0].message.{field}", "required field is missing")]
+        assert found(exchange(body)) == [(f"$.choices[0].message.{field}", missing(field))]
 
     @pytest.mark.parametrize("field", ["prompt_tokens", "completion_tokens", "total_tokens"])
     def test_missing_usage_count_is_checked_with_the_openai_usage_rule(self, field):
         body = completion()
         del body["usage"][field]
         assert found(exchange(body)) == [(f"$.usage.{field}", "required field is missing")]
+        assert judged(exchange(body)) == [(f"databricks-invocations.usage.{field}.present", Severity.BREAKING)]
+
+    def test_usage_total_is_prompt_plus_completion(self):
+        body = completion()
+        usage = body["usage"]
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"] + 1
+        assert judged(exchange(body)) == [("databricks-invocations.usage.total", Severity.BREAKING)]
+        assert found(exchange(body)) == [(
+            "$.usage.total_tokens", f"total_tokens {usage['total_tokens']} is not prompt_tokens "
+                                    f"{usage['prompt_tokens']} + completion_tokens {usage['completion_tokens']} = "
+                                    f"{usage['total_tokens'] - 1}")]
 
     @pytest.mark.parametrize("path,value,message", [
         (("id",), 7, "expected string or null, got integer"),
@@ -273,6 +300,15 @@ class TestStream:
         assert found(stream_exchange(events)) == [
             ("events[*].id", "chunks carry 2 different ids; every chunk must have the same id"),
             ("choices[0]", "choice 0 never got a finish_reason")]
+        # OpenAI's rules, named as this API's; no note on the id's form (Databricks documents none)
+        assert judged(stream_exchange(events)) == [
+            ("databricks-invocations.stream.id.same", Severity.BREAKING),
+            ("databricks-invocations.stream.finish-reason.present", Severity.BREAKING)]
+
+    def test_chunk_schema_findings_name_this_api(self):
+        events = stream_events()
+        events[1]["object"] = "chat.completion"
+        assert judged(stream_exchange(events)) == [("databricks-invocations.stream.object.const", Severity.BREAKING)]
 
     def test_stream_content_type(self):
         assert found(stream_exchange(stream_events(), content_type="application/json")) == [
@@ -314,7 +350,9 @@ class TestErrors:
 
     def test_openai_style_envelope_is_judged_by_the_openai_rule(self):
         body = {"error": {"message": "Invalid request", "type": "invalid_request_error", "code": None}}
-        assert found(exchange(body, status=400)) == [("$.error.param", "required field is missing")]
+        assert found(exchange(body, status=400)) == [("$.error.param", "required field is missing" + NULLABLE)]
+        assert judged(exchange(body, status=400)) == [
+            ("databricks-invocations.error.error.param.present", Severity.DEVIATION)]
 
     def test_fastapi_detail_body_is_neither_envelope(self):
         # What MLflow 3.17.2 sends: {"detail": {...}} or {"detail": "..."}.
@@ -433,7 +471,8 @@ MLFLOW_HANDLING: dict[str, list[tuple[str, str, str]]] = {
     "reasoning-handling/reasoning-effort-to-any-model--smollm2-135m-anthropic": [],
     "reasoning-handling/reasoning-effort-to-any-model--smollm2-135m-litellm": [],
 }
-CHECKED_FEATURES = {"text", "system", "multi-turn", "stream", "errors", "media-handling", "reasoning-handling"}
+CHECKED_FEATURES = {"text", "system", "multi-turn", "stream", "errors", "media-handling", "reasoning-handling",
+                    "twins"}  # twins: pinned by the shipped baseline (tests/test_cli.py)
 
 
 def test_every_recorded_feature_is_checked_and_handling_cassettes_are_listed():
@@ -462,3 +501,16 @@ def test_recorded_mlflow_handling_replies_are_judged_as_listed(key):
 def test_family_is_registered():
     assert apis.family("databricks-invocations") is not None
     assert copy.copy(FAM).api == "databricks-invocations"
+
+
+# == a real OpenAI stream judged as this API's (Databricks documents OpenAI's chunks) ===========================
+
+@recordings.needed("openai")
+def test_a_recorded_openai_stream_judged_here_names_this_api():
+    [recorded_ex] = [c.exchange for c in captured.exchanges(recordings.need("openai") / "otel-chat-stream-n2.yaml",
+                                                             FAM.api)]
+    assert recorded_ex is not None
+    assert FAM.contract(recorded_ex) == []
+    text = recorded_ex.body.decode().replace('"total_tokens":130', '"total_tokens":131', 1)
+    changed = Exchange(request=recorded_ex.request, status=200, headers=dict(recorded_ex.headers), body=text.encode())
+    assert judged(changed) == [("databricks-invocations.stream.usage.total", Severity.BREAKING)]

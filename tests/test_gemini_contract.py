@@ -198,7 +198,7 @@ class TestGenerateContent:
         body = response()
         del body["candidates"][0]["index"]  # Vertex AI omits index 0 (proto3 default)
         body["candidates"][0]["avgLogprobs"] = -1.8014850572405456
-        body["usageMetadata"].update(trafficType="ON_DEMAND", thoughtsTokenCount=1477,
+        body["usageMetadata"].update(trafficType="ON_DEMAND", thoughtsTokenCount=1477, totalTokenCount=13 + 1477,
                                      candidatesTokensDetails=[{"modality": "TEXT", "tokenCount": 8}])
         body["createTime"] = "2025-10-10T15:55:50.511529Z"
         assert found(exchange(body, url=VERTEX_URL)) == []
@@ -236,7 +236,7 @@ class TestGenerateContent:
         body["candidates"][0]["content"]["parts"] = [
             {"text": "**Planning**\n\nThe user wants a greeting.", "thought": True},
             {"text": "Hello!", "thoughtSignature": "CiIB0e2Kb6Syj1a961EfbWv4W5C8RgAA/hGleV9VYJtnJFh4Cm=="}]
-        body["usageMetadata"]["thoughtsTokenCount"] = 12
+        body["usageMetadata"].update(thoughtsTokenCount=12, totalTokenCount=13 + 12)  # the total counts thoughts
         assert found(exchange(body)) == []
         assert FAM.summary(exchange(body))["text"] == "Hello!"
 
@@ -688,7 +688,7 @@ LITELLM: dict[str, list[tuple[str, str]]] = {
 
 # The Files API flow (upload, poll, generateContent, delete) records several interactions per cassette;
 # tests/test_gemini_files.py replays and judges those. Here: the one-interaction cassettes only.
-MULTI_STEP_FEATURES = {"file"}
+MULTI_STEP_FEATURES = {"file", "auth", "twins"}  # auth, twins: their verdicts are pinned by the baseline
 
 
 def cassette_files() -> list[Path]:

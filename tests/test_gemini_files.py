@@ -137,6 +137,10 @@ def paths(outcome: runner.Outcome) -> list[tuple[str, str]]:
     return [(f.path, f.message) for f in outcome.findings]
 
 
+def rules_of(outcome: runner.Outcome) -> list[str]:
+    return [f.rule for f in outcome.findings]
+
+
 UPLOAD, GET1, USE, DELETE1 = ("POST /upload/v1beta/files", "GET /v1beta/files/stub1",
                               f"POST /v1beta/models/{MODEL}:generateContent", "DELETE /v1beta/files/stub1")
 
@@ -170,6 +174,7 @@ def test_failed_state_is_a_finding_naming_the_files_error(tmp_path):
         outcome = run(tmp_path)
     assert outcome.verdict == "fail"
     assert paths(outcome) == [("files.get[0].state", "the file's processing FAILED: unsupported codec (code 3)")]
+    assert rules_of(outcome) == ["gemini.files.active"]
     assert calls(server) == [UPLOAD, GET1, DELETE1]  # never used; still cleaned up
     assert outcome.exchange.status == 200 and outcome.exchange.request.method == "GET"
 
@@ -225,6 +230,7 @@ def test_a_refused_upload_names_the_step_and_stops(tmp_path):
     assert outcome.verdict == "fail"
     assert paths(outcome) == [("files.upload", "POST /upload/v1beta/files -> HTTP 404: the upload was refused, "
                                                "so the file was never used")]
+    assert rules_of(outcome)[0] == "gemini.files.upload"  # the reason first, then the refusal's own findings
     assert calls(server) == [UPLOAD]
     assert outcome.exchange.status == 404
 
@@ -242,6 +248,10 @@ def test_step_replies_are_judged_against_the_file_contract(tmp_path):
         ("files.upload.file.sizeBytes", "'ninety' does not match '^-?[0-9]+$'"),
         ("files.upload.file.source", '"DOWNLOADED" is not one of ["SOURCE_UNSPECIFIED", "UPLOADED", "GENERATED", '
                                      '"REGISTERED", null]')]
+    # A step's findings keep the rule of the reply they were found in, under the step's path.
+    assert sorted(rules_of(outcome)) == ["gemini.upload_reply.file.createTime.pattern",
+                                         "gemini.upload_reply.file.sizeBytes.pattern",
+                                         "gemini.upload_reply.file.source.enum"]
     assert calls(server) == [UPLOAD, USE, DELETE1]  # findings on a step do not stop the flow
 
 

@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 
 from conformance.apis.openai_chat.family import OpenAIChat
-from conformance.core.exchange import Exchange, Request
+from conformance.core.exchange import Exchange, Finding, Request
+from conformance.core.rules import Severity
 from tests.support import exchanges
 
 FAM = OpenAIChat()
 URL = "https://api.openai.com/v1/chat/completions"
 CHAT_ID = "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG"
 FINISH_REASONS = ["stop", "length", "tool_calls", "content_filter", "function_call"]
+# A required field whose schema allows null, left out: a deviation (absent reads as null), said in the message.
+NULLABLE = " (the field may be null: absent reads as null)"
 
 
 # -- building exchanges -------------------------------------------------------------------------------
@@ -52,6 +55,16 @@ def stream_exchange(events: list[Any], *, include_usage: bool = False,
 
 
 found = functools.partial(exchanges.found, FAM)
+
+
+def judged(ex: Exchange) -> list[tuple[str, Severity]]:
+    """(rule, severity) of each contract finding, in order."""
+    return [(f.rule, f.severity) for f in FAM.contract(ex)]
+
+
+def only(findings: list[Finding]) -> Finding:
+    [one] = findings
+    return one
 
 
 # -- conforming replies, modelled on real OpenAI ones --------------------------------------------------
@@ -180,11 +193,15 @@ class TestNonStream:
         del body["choices"][0]["logprobs"]
         assert found(exchange(body)) == []
 
-    @pytest.mark.parametrize("field", ["role", "content", "refusal"])
-    def test_missing_message_required_field(self, field):
+    @pytest.mark.parametrize("field, severity", [("role", Severity.BREAKING), ("content", Severity.DEVIATION),
+                                                 ("refusal", Severity.DEVIATION)])
+    def test_missing_message_required_field(self, field, severity):
+        # content and refusal are nullable: left out they read as null, a deviation; role is not.
         body = completion()
         del body["choices"][0]["message"][field]
-        assert found(exchange(body)) == [(f"$.choices[0].message.{field}", "required field is missing")]
+        note = NULLABLE if severity is Severity.DEVIATION else ""
+        assert found(exchange(body)) == [(f"$.choices[0].message.{field}", "required field is missing" + note)]
+        assert judged(exchange(body)) == [(f"openai-chat.choices.message.{field}.present", severity)]
 
     @pytest.mark.parametrize("field", ["prompt_tokens", "completion_tokens", "total_tokens"])
     def test_missing_usage_count(self, field):
@@ -245,7 +262,7 @@ class TestNonStream:
         second["index"] = 1
         del second["message"]["refusal"]
         body["choices"].append(second)
-        assert found(exchange(body)) == [("$.choices[1].message.refusal", "required field is missing")]
+        assert found(exchange(body)) == [("$.choices[1].message.refusal", "required field is missing" + NULLABLE)]
 
     def test_unknown_fields_are_not_findings(self):
         body = completion()
@@ -374,13 +391,24 @@ class TestStream:
         events = stream_events()
         events[2], events[3] = events[3], events[2]  # the finish chunk now comes before the last content
         assert found(stream_exchange(events)) == [
-            ("events[3].choices[0]", "choice 0 continues after its finish_reason (event 2)")]
+            ("events[3].choices[0]", "choice 0 continues after its finish_reason (event 2) with more content")]
+        assert judged(stream_exchange(events)) == [("openai-chat.stream.choice.content-after-finish",
+                                                    Severity.BREAKING)]
 
     def test_choice_that_finishes_twice(self):
         events = stream_events()
         events.insert(4, chunk([choice({}, "stop")]))  # a second finish chunk for choice 0
         assert found(stream_exchange(events)) == [
+            ("events[4].choices[0]", "choice 0 continues after its finish_reason (event 3) with another "
+                                     "finish_reason")]
+        assert judged(stream_exchange(events)) == [("openai-chat.stream.finish-reason.once", Severity.BREAKING)]
+
+    def test_an_empty_chunk_after_the_finish_is_a_second_finish(self):
+        events = stream_events()
+        events.insert(4, chunk([choice({"content": ""})]))  # choice 0 again, nothing in it, finish_reason null
+        assert found(stream_exchange(events)) == [
             ("events[4].choices[0]", "choice 0 continues after its finish_reason (event 3)")]
+        assert judged(stream_exchange(events)) == [("openai-chat.stream.finish-reason.once", Severity.BREAKING)]
 
     def test_stream_finish_reason_outside_the_enum(self):
         events = stream_events()
@@ -478,21 +506,24 @@ class TestStream:
             del ev["choices"][0]["finish_reason"]  # the way LiteLLM streams: no finish_reason key until the end
         findings = FAM.contract(stream_exchange(events))
         assert [(f.path, f.message, f.event) for f in findings] == [
-            ("events[*].choices[0].finish_reason", "required field is missing (in 3 events, first at event 0)", 0)]
+            ("events[*].choices[0].finish_reason", f"required field is missing{NULLABLE} (in 3 events, first at "
+                                                   "event 0)", 0)]
+        assert only(findings).rule == "openai-chat.stream.choices.finish_reason.present"
 
     def test_a_single_occurrence_keeps_its_event_path(self):
         events = stream_events()
         del events[1]["choices"][0]["finish_reason"]
         findings = FAM.contract(stream_exchange(events))
         assert [(f.path, f.message, f.event) for f in findings] == [
-            ("events[1].choices[0].finish_reason", "required field is missing", 1)]
+            ("events[1].choices[0].finish_reason", "required field is missing" + NULLABLE, 1)]
+        assert only(findings).severity is Severity.DEVIATION
 
     def test_different_rules_do_not_collapse_together(self):
         events = stream_events()
         del events[1]["choices"][0]["finish_reason"]
         del events[2]["choices"][0]["delta"]
         assert found(stream_exchange(events)) == [
-            ("events[1].choices[0].finish_reason", "required field is missing"),
+            ("events[1].choices[0].finish_reason", "required field is missing" + NULLABLE),
             ("events[2].choices[0].delta", "required field is missing"),
         ]
 
@@ -525,10 +556,14 @@ class TestErrors:
         assert found(ex) == []
         assert ex.events is None  # not decoded as SSE
 
-    @pytest.mark.parametrize("field", ["type", "message", "param", "code"])
-    def test_envelope_missing_field(self, field):
-        assert found(exchange(error_body(**{field: _DROP}), status=400)) == [
-            (f"$.error.{field}", "required field is missing")]
+    @pytest.mark.parametrize("field, severity", [("type", Severity.BREAKING), ("message", Severity.BREAKING),
+                                                 ("param", Severity.DEVIATION), ("code", Severity.DEVIATION)])
+    def test_envelope_missing_field(self, field, severity):
+        # param and code are nullable: left out they read as null.
+        ex = exchange(error_body(**{field: _DROP}), status=400)
+        note = NULLABLE if severity is Severity.DEVIATION else ""
+        assert found(ex) == [(f"$.error.{field}", "required field is missing" + note)]
+        assert judged(ex) == [(f"openai-chat.error.error.{field}.present", severity)]
 
     def test_envelope_missing_error_object(self):
         assert found(exchange({"detail": "Not Found"}, status=404)) == [("$.error", "required field is missing")]

@@ -15,9 +15,9 @@ import pytest
 
 from conformance.apis import profiles
 from conformance.core.results import FORMAT_VERSION, Result
-from conformance.report import document, html, markdown, matrix
+from conformance.report import document, html, markdown, matrix, terminal
 from conformance.report.document import RunReport
-from conformance.report.levels import LEVELS, profile_summary
+from conformance.report.levels import LEVELS, profile_lines, profile_summary
 from conformance.report.progress import Progress, model_of
 from tests.conftest import OFFLINE, copy_project, run_cli
 
@@ -70,7 +70,7 @@ def test_levels_success_partial_failure_and_unsupported_features_never_count():
     assert m1["level"] == "partial"
     assert m1["supported"] == ["stream", "text"] and m1["unsupported"] == ["system"]
     assert m1["passing"] == ["text"] and m1["failing"] == ["stream"]
-    assert m1["tests"] == {"pass": 3, "fail": 1, "error": 0, "unsupported": 1}
+    assert m1["tests"] == {"pass": 3, "warn": 0, "fail": 1, "error": 0, "unsupported": 1}
     assert level(s, "m1", "openai-chat", "extended")["level"] == "success"
     assert level(s, "m2", "openai-chat", "core")["level"] == "success"
     assert level(s, "m2", "openai-chat", "core")["unsupported"] == ["stream"]
@@ -135,7 +135,7 @@ def test_matrix_markdown_has_every_row_column_latency_and_links_to_existing_anch
     links = set(re.findall(r"\]\(#([^)]+)\)", md))
     anchors = set(re.findall(r'<a id="([^"]+)"></a>', md))
     assert links and links <= anchors
-    assert len(anchors) == sum(1 for r in results if r.verdict in ("fail", "error"))
+    assert len([a for a in anchors if a.startswith("t-")]) == sum(1 for r in results if r.verdict in ("fail", "error"))
     assert "expected `200`, got `<500>`" in md  # case findings show expected / got
     assert "### Profiles" in md
 
@@ -154,6 +154,159 @@ def test_matrix_html_is_self_contained_escaped_and_fast():
     hrefs = set(re.findall(r'href="#([^"]+)"', page))
     ids = set(re.findall(r' id="([^"]+)"', page))
     assert hrefs and hrefs <= ids
+
+
+# -- warn, rules and reasons in every report (synthetic results, APIs no family serves) ---------------
+
+def ruled(rule: str, severity: str, path: str = "$.x", message: str = "wrong", layer: str = "contract") -> dict:
+    return {"layer": layer, "path": path, "message": message, "rule": rule, "severity": severity}
+
+
+def warn_run() -> list[Result]:
+    """x-chat on m1: text warns, stream fails, vision is n/a (two reasons), errors pass with a note."""
+    dev = ruled("x-chat.message.refusal.present", "deviation", "$.choices[0].message.refusal",
+                "required field is missing")
+    note = ruled("x-chat.id.prefix", "note", "$.id", "expected prefix chatcmpl-, got abc")
+    return [entry("m1", "x-chat", "text", "a", "warn", findings=[dev, note]),
+            entry("m1", "x-chat", "text", "b", "pass"),
+            entry("m1", "x-chat", "stream", "a", "fail",
+                  findings=[dev, ruled("x-chat.stream.done.present", "breaking")]),
+            entry("m1", "x-chat", "stream", "b", "warn", findings=[dev]),
+            entry("m1", "x-chat", "vision", "a", "unsupported", reason="the model does not declare vision"),
+            entry("m1", "x-chat", "vision", "b", "unsupported", reason="the model does not declare vision | inline"),
+            entry("m1", "x-chat", "errors", "a", "pass", findings=[note]),
+            entry("m2", "x-chat", "text", "a", "error", reason="connection refused"),
+            entry("m2", "x-chat", "vision", "a", "unsupported", reason="the model does not declare vision")]
+
+
+def test_warn_is_counted_in_the_summary_the_terminal_and_both_pages():
+    results = warn_run()
+    s = document.summarize(results)
+    assert s == {"total": 9, "pass": 2, "warn": 2, "fail": 1, "error": 1, "unsupported": 3}
+    assert document.summary_text(s) == "2 pass, 2 warn, 1 fail, 1 error, 3 unsupported"
+    assert document.summary_text({"pass": 1, "fail": 2}) == "1 pass, 0 warn, 2 fail, 0 error, 0 unsupported"
+    table = terminal.terminal_table(results)
+    assert table[0].split()[-5:] == ["pass", "warn", "fail", "error", "unsup"]
+    assert table[-1].split() == ["total", "2", "2", "1", "1", "3"]
+    problems = terminal.problem_lines(results)
+    assert problems[0] == "2 test(s) did not pass:"
+    assert problems[-1].startswith("2 test(s) warn (deviations only, nothing breaking)")
+    assert terminal.problem_lines([entry("m1", "x-chat", "text", "a", "pass")]) == []
+    doc = run_doc(results)
+    assert "**9 tests**: 2 pass, 2 warn, 1 fail, 1 error, 3 unsupported" in markdown.render(doc)
+    page = html.render(doc)
+    assert '<span class="chip v-warn">2 warn</span>' in page and "--warn:" in page
+    assert 'data-verdict="warn"' in page and '<article class="finding v-warn"' in page
+
+
+def test_a_level_is_reached_when_its_tests_pass_or_warn():
+    s = profile_summary(warn_run())
+    m1 = level(s, "m1", "x-chat", "core")
+    assert m1["level"] == "partial"  # stream fails; text warns and errors pass
+    assert m1["passing"] == ["errors"] and m1["warning"] == ["text"] and m1["failing"] == ["stream"]
+    assert m1["supported"] == ["errors", "stream", "text"]
+    assert m1["tests"]["warn"] == 2
+    only_warns = profile_summary([entry("m1", "x-chat", "text", "a", "warn"),
+                                  entry("m1", "x-chat", "text", "b", "pass")])
+    assert level(only_warns, "m1", "x-chat", "core")["level"] == "success"
+    assert level(only_warns, "m1", "x-chat", "core")["warning"] == ["text"]
+    lines = profile_lines(only_warns)
+    assert "success  1/1 pass; with deviations: text" in lines[1]
+
+
+def test_a_cell_is_coloured_by_its_worst_verdict_and_names_its_top_rule():
+    [tm] = matrix.build_matrix(warn_run())
+    text, stream, vision = (tm.cells[("x-chat", f, "m1")] for f in ("text", "stream", "vision"))
+    assert (text.verdict, text.text) == ("warn", "1 pass, 1 warn")
+    assert text.top_rule == "x-chat.message.refusal.present" and text.flagged.case == "a"
+    # a failing cell names its most serious finding's rule, and links to the test holding it
+    assert (stream.verdict, stream.text) == ("fail", "1 warn, 1 FAIL")
+    assert stream.top_rule == "x-chat.stream.done.present" and stream.flagged.verdict == "fail"
+    assert vision.text == "n/a" and vision.top_rule == "" and vision.flagged is None
+    assert vision.unsupported_reasons == ["the model does not declare vision",
+                                          "the model does not declare vision | inline"]
+    errors = tm.cells[("x-chat", "errors", "m1")]
+    assert errors.verdict == "pass" and errors.top_rule == "" and errors.flagged is None  # a note is no flag
+    erroring = tm.cells[("x-chat", "text", "m2")]
+    assert erroring.verdict == "error" and erroring.top_rule == "" and erroring.flagged.verdict == "error"
+    # details: the warn, fail and error tests, and the passing test with a note
+    assert sorted((r.feature, r.case, r.model) for r in tm.details) == [
+        ("errors", "a", "m1"), ("stream", "a", "m1"), ("stream", "b", "m1"), ("text", "a", "m1"), ("text", "a", "m2")]
+    assert [r.verdict for r in tm.bad] == ["fail", "error"]
+
+
+def test_the_pages_say_why_a_cell_fails_warns_or_is_na():
+    results = warn_run()
+    doc = run_doc(results)
+    md = markdown.render(doc)
+    row = next(line for line in md.splitlines() if line.startswith("| x-chat / text |"))
+    assert "1 pass, 1 warn](#t-" in row and "[`x-chat.message.refusal.present`](#r-" in row
+    vision = next(line for line in md.splitlines() if line.startswith("| x-chat / vision |"))
+    assert vision.split("|")[3].strip() == "n/a [1, 2]" and vision.split("|")[4].strip() == "n/a [1]"
+    legend = md[md.index("n/a: not sent, because"):].splitlines()
+    assert legend[2:4] == ["1. the model does not declare vision", "2. the model does not declare vision \\| inline"]
+    page = html.render(doc)
+    cell = re.search(r'<td class="cell v-unsupported" data-model="m1"[^>]*title="([^"]*)"', page)
+    assert cell and "n/a: the model does not declare vision; the model does not declare vision | inline" in cell[1]
+    assert 'data-rule="x-chat.stream.done.present"' in page
+    assert '<span class="badge s-deviation">deviation</span> <code>x-chat.message.refusal.present</code>' in page
+    error_cell = re.search(r'<td class="cell v-error" data-model="m2"[^>]*title="([^"]*)"', page)
+    assert error_cell and "error: connection refused" in error_cell[1]
+
+
+def test_progress_counts_warns_apart_from_failures():
+    tr = FakeTerminal(isatty=False)
+    results = {f"t:openai-chat/text/c{i}:model-{i % 2}": entry(f"model-{i % 2}", "openai-chat", "text", f"c{i}",
+                                                                "warn" if i % 5 == 1 else "pass") for i in range(10)}
+    p = Progress(FakeConfig(tr), every_tests=10, every_s=3600, results=results)
+    p.total = 10
+    for i in range(10):
+        nodeid = f"suite.py::test_conformance[t:openai-chat/text/c{i}:model-{i % 2}]"
+        p.pytest_runtest_logstart(nodeid, None)
+        # c1 warns and fails (--fail-on deviation), c6 warns and passes (--fail-on breaking), c3 fails
+        outcome = "failed" if i in (1, 3) else "passed"
+        report = FakeReport("call", outcome)
+        report.nodeid = nodeid
+        p.pytest_runtest_logreport(report)
+    assert (p.failed, p.warned) == (1, 2)
+    assert "10/10 done (100%), 1 failed, 2 warn, model model-1" in tr.out
+    assert ", 0 warn" not in Progress(FakeConfig(tr)).line()
+
+
+def test_junit_failure_text_names_rules_by_severity_and_warn_testcases_get_their_findings(tmp_path: Path):
+    from conformance.report import junit
+    results = warn_run()
+    fail = next(r for r in results if r.verdict == "fail")
+    text = junit.findings_text(fail.id, fail.findings)
+    assert text.splitlines()[0] == (f"2 finding(s) for {fail.id} (breaking: x-chat.stream.done.present; "
+                                    "deviation: x-chat.message.refusal.present):")
+    assert text.splitlines()[1].startswith("  [breaking x-chat.stream.done.present] $.x: wrong")  # worst first
+    names = [r for r in results if r.verdict in ("pass", "warn", "fail")]
+    xml = ['<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest">']
+    for r in names:
+        inner = '<failure message="x">x</failure>' if r.verdict == "fail" or r.case == "b" else ""
+        xml.append(f'<testcase classname="suite" name="test_conformance[{r.id}]">{inner}</testcase>')
+    path = tmp_path / "junit.xml"
+    path.write_text("".join(xml) + "</testsuite></testsuites>")
+    assert junit.annotate(path, results) == 3
+    assert junit.annotate(path, results) == 3  # twice: replaced, not doubled
+    cases = {c.get("name"): c for c in ET.parse(path).getroot().iter("testcase")}
+
+    def case(r: Result) -> ET.Element:
+        return cases[f"test_conformance[{r.id}]"]
+
+    passed_warn = next(r for r in results if r.verdict == "warn" and r.case == "a")
+    failed_warn = next(r for r in results if r.verdict == "warn" and r.case == "b")
+    props = {p.get("name"): p.get("value") for p in case(passed_warn).iter("property")}
+    assert props == {"conformance.verdict": "warn",
+                     "conformance.rules": "deviation: x-chat.message.refusal.present; note: x-chat.id.prefix"}
+    [out] = case(passed_warn).findall("system-out")
+    assert out.text.count("--- conformance findings ---") == 1
+    assert "[deviation x-chat.message.refusal.present] $.choices[0].message.refusal" in out.text
+    assert case(failed_warn).find("system-out") is None  # its failure text already says it
+    assert {p.get("name") for p in case(fail).iter("property")} == {"conformance.verdict", "conformance.rules"}
+    assert case(next(r for r in results if r.verdict == "pass")).find("properties") is None
+    assert junit.annotate(tmp_path / "absent.xml", results) == 0
 
 
 # -- a real replay run: results.json metadata, junit.xml, report show --------------------------------
@@ -196,11 +349,13 @@ def test_junit_xml_has_one_testcase_per_test_and_the_findings_in_the_failure_tex
     for r in doc["results"]:
         case = cases[r["id"]]
         failure = case.find("failure")
-        if r["verdict"] == "fail":
+        if r["verdict"] in ("fail", "warn"):  # a warn fails too, under the default --fail-on deviation
             assert failure is not None
             text = (failure.get("message") or "") + (failure.text or "")
             for f in r["findings"]:
                 assert f["path"] in text and f["message"][:40] in text
+                where = f"{f['severity']} {f['rule']}" if f["rule"] else f["severity"]
+                assert f"[{where}] {f['path']}" in text  # each finding names its severity and rule
         elif r["verdict"] == "error":
             assert failure is not None and "error:" in (failure.get("message") or "") + (failure.text or "")
         elif r["verdict"] == "unsupported":

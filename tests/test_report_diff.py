@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.core.results import Result
-from conformance.report import diff, document
+from conformance.core.exchange import Finding
+from conformance.core.results import Result, Verdict
+from conformance.core.rules import Severity
+from conformance.report import baseline, diff, document
 from conformance.report.document import RunReport
 from tests.conftest import OFFLINE, run_cli
 
@@ -36,6 +38,10 @@ def run_of(verdicts: dict[str, str]) -> RunReport:
     ("error", "fail", "changed"), ("unsupported", "pass", "changed"), ("unsupported", "fail", "changed"),
     (None, "pass", "new_tests"), (None, "error", "new_tests"), ("pass", None, "removed_tests"),
     ("pass", "pass", None), ("fail", "fail", None),
+    # warn (deviations only) is a verdict of its own, and passes against fail and error
+    ("pass", "warn", "changed"), ("warn", "pass", "changed"), ("unsupported", "warn", "changed"),
+    ("warn", "fail", "regressed"), ("warn", "error", "regressed"), ("warn", "unsupported", "newly_unsupported"),
+    ("fail", "warn", "fixed"), ("error", "warn", "fixed"), (None, "warn", "new_tests"), ("warn", "warn", None),
 ])
 def test_every_verdict_change_has_one_category(before, now, category):
     assert diff.classify(before, now) == category
@@ -68,6 +74,21 @@ def test_the_diff_lists_the_most_serious_first_and_the_cli_exits_by_it(tmp_path:
     assert identical.returncode == 0 and "no verdict changed" in identical.stdout
     missing = run_cli("report", "diff", str(tmp_path / "nope.json"), str(tmp_path / "new"))
     assert missing.returncode == 2
+
+
+def test_a_warn_is_a_change_against_a_verdict_map_and_shows_its_rule_in_the_diff():
+    dev = Finding("contract", "$.choices[0].message.refusal", "required field is missing",
+                  rule="openai-chat.message.refusal.present", severity=Severity.DEVIATION)
+    now = run_of({"a": "pass", "b": "pass", "c": "fail"})
+    now.results[0].verdict, now.results[0].findings = Verdict.WARN, [dev]
+    assert baseline.compare_to_baseline(now.results, {"a": "pass", "b": "pass", "c": "warn"}) == [
+        ("c", "warn", "fail"), ("a", "pass", "warn")]  # the regression first
+    d = diff.diff(run_of({"a": "pass", "b": "pass", "c": "warn"}), now)
+    assert [e["id"] for e in d["regressed"]] == ["c"] and d["regression"]
+    [changed] = d["changed"]
+    assert changed["id"] == "a" and changed["before"] == "pass" and changed["now"] == "warn"
+    assert changed["detail"].startswith("[deviation openai-chat.message.refusal.present] $.choices[0].message.refusal")
+    assert "  a: pass -> warn  [deviation openai-chat.message.refusal.present]" in "\n".join(diff.diff_lines(d))
 
 
 def break_cassette(path: Path) -> None:

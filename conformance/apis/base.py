@@ -30,10 +30,11 @@ from typing import Any, Callable, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from conformance.apis import contract, sse
-from conformance.apis.contract import Spec, finding
+from conformance.apis.contract import CommonRules, Spec
 from conformance.apis.profiles import CHAT, Profile
 from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
 from conformance.core.jsonvalues import as_dict
+from conformance.core.rules import Rule
 from conformance.load.cases import Case
 from conformance.load.targets import Limits, Surface
 
@@ -68,10 +69,10 @@ class Flow:
     error: str = ""
     cleanup: Callable[[FlowSession], list[Finding]] | None = None
 
-    def stop(self, path: str, message: str) -> Flow:
+    def stop(self, rule: Rule, path: str, message: str) -> Flow:
         """End the flow before the request, with the reason first (replacing a finding at the same path)."""
         self.request = None
-        self.findings = [finding(path, message)] + [f for f in self.findings if f.path != path]
+        self.findings = [rule.at(path, message)] + [f for f in self.findings if f.path != path]
         return self
 
 
@@ -89,6 +90,11 @@ class ApiFamily:
     dialects: ClassVar[tuple[str, ...]] = ()  # documented variants a target surface may declare
     sdks: ClassVar[tuple[str, ...]] = ()  # official SDK distributions its sdk.py judges replies with
     profile: ClassVar[Profile] = CHAT  # which features are core and which extended
+    # The API's finish reasons by kind (stop | length | tool | filter), for comparing stream twins.
+    finish_classes: ClassVar[dict[str, str]] = {}
+
+    def __init__(self) -> None:
+        self.rules = CommonRules(self.api)  # what every API requires, under this API's rule ids
 
     # -- sending ---------------------------------------------------------------------------------
     def is_stream(self, case: Case) -> bool:
@@ -114,6 +120,11 @@ class ApiFamily:
 
     def default_headers(self, stream: bool) -> dict[str, str]:
         return {"Content-Type": JSON, "Accept": EVENT_STREAM if stream else JSON}
+
+    def stream_twin(self, case: Case) -> Case:
+        """The case's request asked for as a stream (a twin case, judge/twins.py): as the API's
+        clients ask for one, with the usage a stream reports only on request."""
+        return dataclasses.replace(case, request={**case.request, "stream": True}, stream=True, twin=False)
 
     def prepare(self, case: Case, request: Request, session: FlowSession) -> Flow | None:
         """A flow of requests to run before the case's own (e.g. the Gemini Files API: upload, poll
@@ -145,32 +156,33 @@ class ApiFamily:
         if exchange.status >= 400:
             return contract.dedupe(self.error_envelope(exchange))
         if exchange.status >= 300 or exchange.status < 200:
-            return [finding("$status", f"unexpected HTTP status {exchange.status}")]
+            return [self.rules.status.at("$status", f"unexpected HTTP status {exchange.status}")]
         if self._streamed(exchange):
             return contract.dedupe(self._stream_contract(exchange))
-        out = contract.content_type_findings(exchange, JSON)
+        out = contract.content_type_findings(exchange, JSON, self.rules.content_type)
         body = exchange.json()
         if exchange.json_error:
-            return out + [finding("$", exchange.json_error)]
+            return out + [self.rules.json.at("$", exchange.json_error)]
         return contract.dedupe(out + self.body_rules(exchange, body))
 
     def error_envelope(self, exchange: Exchange) -> list[Finding]:
         """Violations of the API's error envelope (also used when a case expects an error)."""
         out = []
         if exchange.status < 400:
-            out.append(finding("$status", f"expected an error status (4xx/5xx), got {exchange.status}"))
+            out.append(self.rules.error_status.at("$status",
+                                                  f"expected an error status (4xx/5xx), got {exchange.status}"))
         body = exchange.json()
         if exchange.json_error:
-            return out + [finding("$", f"error reply {exchange.json_error}")]
+            return out + [self.rules.error_json.at("$", f"error reply {exchange.json_error}")]
         return out + self.error_rules(exchange, body)
 
     def _stream_contract(self, exchange: Exchange) -> list[Finding]:
-        out = contract.content_type_findings(exchange, self.stream_content_type(exchange))
+        out = contract.content_type_findings(exchange, self.stream_content_type(exchange), self.rules.content_type)
         self.decode(exchange)
         out += self.framing_rules(exchange)
         events = exchange.events or []
         if not events:
-            return out + ([] if exchange.stream_error else [finding("events", "stream has no events")])
+            return out + ([] if exchange.stream_error else [self.rules.events.at("events", "stream has no events")])
         return contract.collapse_repeats(out + self.stream_rules(exchange, events))
 
     def _streamed(self, exchange: Exchange) -> bool:
@@ -190,7 +202,7 @@ class ApiFamily:
 
     def framing_rules(self, exchange: Exchange) -> list[Finding]:
         """Violations of the stream's framing found while decoding (exchange.stream_error)."""
-        return [finding("events", exchange.stream_error)] if exchange.stream_error else []
+        return [self.rules.framing.at("events", exchange.stream_error)] if exchange.stream_error else []
 
     def stream_rules(self, exchange: Exchange, events: list[StreamEvent]) -> list[Finding]:
         """Violations in a decoded stream: each event and the stream as a whole."""

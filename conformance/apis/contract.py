@@ -4,9 +4,13 @@ requires lives in its own folder.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import fnmatch
 import functools
 import json
 import re
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Iterable
 
@@ -14,6 +18,7 @@ import jsonschema
 
 from conformance.core.exchange import Exchange, Finding
 from conformance.core.jsonvalues import as_list, json_type
+from conformance.core.rules import Rule, Severity
 
 LAYER = "contract"
 
@@ -50,14 +55,47 @@ class Spec:
         """A compiled validator for `$defs/<definition>`, built once per process."""
         return _validator(self, definition)
 
+    @property
+    def api(self) -> str:
+        """The API identifier of the family folder holding this spec (rule ids start with it)."""
+        return self.package.rsplit(".", 1)[-1].replace("_", "-")
+
     def check(self, definition: str, instance: Any, prefix: str = "$", event: int | None = None,
-              layer: str = LAYER) -> list[Finding]:
+              layer: str = LAYER, rules: str | None = None) -> list[Finding]:
         """Schema violations of `instance` as findings, each at the JSON path of the offending field,
-        in a deterministic order (by path, then message)."""
+        in a deterministic order (by path, then message). Each names its rule, `<rules>.<field
+        path>.<check>` (`rules` defaults to `<api>[.stream][.<definition>]`, see rule_prefix), and its
+        severity (schema_severity)."""
+        rules = rules or rule_prefix(self.api, definition, stream=prefix.startswith("events"))
+        validator = self.validator(definition)
         findings = []
-        for err in self.validator(definition).iter_errors(instance):
-            findings.extend(_to_findings(err, prefix, event, layer))
+        for err in validator.iter_errors(instance):
+            for raw in _violations(err):
+                severity, note = self._severity(raw, validator, instance, rules)
+                rule = ".".join([rules] + [p for p in raw.parts if isinstance(p, str)] + [raw.check])
+                findings.append(Finding(layer, json_path(raw.parts, prefix), raw.message + note, event,
+                                        rule=rule, severity=severity))
         return sorted(set(findings), key=lambda f: (f.path, f.message))
+
+    def _severity(self, raw: _Violation, validator: Any, instance: Any, rules: str) -> tuple[Severity, str]:
+        """How serious a schema violation is: a required field left out that the schema lets be null
+        (absent reads as null), or a null sent for a field the schema lets be absent, is a deviation;
+        so is a field left out or null that the spec's `x-severity` overlay names (a wrong value there
+        still breaks); anything else breaks a client."""
+        rule = ".".join([rules] + [p for p in raw.parts if isinstance(p, str)] + [raw.check])
+        softened = raw.check == "present" or raw.instance is None  # an overlay softens absence and null only
+        for entry in self.document.get("x-severity", []):
+            if softened and fnmatch.fnmatchcase(rule, entry["rules"]):
+                return Severity(entry["severity"]), ""
+        if raw.check == "present" and _accepts(validator, instance, raw.parts, None):
+            return Severity.DEVIATION, " (the field may be null: absent reads as null)"
+        if raw.instance is None and raw.check in ("type", "enum", "const", "shape") \
+                and _accepts(validator, instance, raw.parts, _ABSENT):
+            return Severity.DEVIATION, " (null where the field should be absent)"
+        return Severity.BREAKING, ""
+
+
+_ABSENT = object()
 
 
 @functools.cache
@@ -68,6 +106,50 @@ def _validator(spec: Spec, definition: str) -> jsonschema.protocols.Validator:
     schema = {"$schema": doc["$schema"], "$defs": doc["$defs"], "$ref": f"#/$defs/{definition}"}
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, format_checker=None)
+
+
+def rule_prefix(api: str, definition: str, stream: bool = False) -> str:
+    """The id prefix of the rules a schema definition checks: `openai-chat` for the reply body
+    (`response`), `openai-chat.stream` for a chunk, `openai-responses.stream.output_text_delta`
+    for a named stream event, `openai-chat.error` for the error envelope."""
+    name = re.sub(r"^(ga_|beta_)", "", definition)
+    name = re.sub(r"^event_", "", name)
+    if name in ("error_envelope",):
+        name = "error"
+    parts = [api] + (["stream"] if stream else [])
+    if name not in ("response", "chunk", "event"):
+        parts.append(name)
+    return ".".join(parts)
+
+
+def _accepts(validator: Any, instance: Any, parts: list[Any], value: Any) -> bool:
+    """Whether the schema finds nothing wrong at `parts` once the field there holds `value`
+    (`_ABSENT`: is removed): a required field set to null, or a null field removed."""
+    if not parts or not isinstance(parts[-1], str):
+        return False
+    changed = copy.deepcopy(instance)
+    parent = changed
+    for p in parts[:-1]:
+        try:
+            parent = parent[p]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if not isinstance(parent, dict):
+        return False
+    if value is _ABSENT:
+        parent.pop(parts[-1], None)
+    else:
+        parent[parts[-1]] = value
+    return not any(raw.parts[:len(parts)] == parts for err in validator.iter_errors(changed)
+                   for raw in _violations(err))
+
+
+@dataclass(frozen=True)
+class _Violation:
+    parts: list[Any]  # the JSON path of the field, from the checked instance
+    check: str  # present | type | enum | const | shape | <the JSON Schema keyword>
+    message: str
+    instance: Any = None
 
 
 def json_path(parts: Iterable[Any], prefix: str = "$") -> str:
@@ -82,7 +164,8 @@ def json_path(parts: Iterable[Any], prefix: str = "$") -> str:
     return out
 
 
-def _to_findings(err: jsonschema.ValidationError, prefix: str, event: int | None, layer: str) -> list[Finding]:
+def _violations(err: jsonschema.ValidationError) -> list[_Violation]:
+    path = list(err.absolute_path)
     if err.validator in ("oneOf", "anyOf") and err.context:
         # Report the alternative that matched best (deepest errors), not the whole oneOf.
         by_alt: dict[int, list[jsonschema.ValidationError]] = {}
@@ -90,24 +173,22 @@ def _to_findings(err: jsonschema.ValidationError, prefix: str, event: int | None
             by_alt.setdefault(sub.schema_path[0] if sub.schema_path else 0, []).append(sub)
         best = max(by_alt.values(), key=lambda subs: (max(len(s.absolute_path) for s in subs), -len(subs)))
         if max(len(s.absolute_path) for s in best) > len(err.absolute_path):
-            return [f for sub in best for f in _to_findings(sub, prefix, event, layer)]
-        return [Finding(layer, json_path(err.absolute_path, prefix), f"expected {_either(err)}, got "
-                                                                     f"{_brief(err.instance)}", event)]
-    path = list(err.absolute_path)
+            return [v for sub in best for v in _violations(sub)]
+        return [_Violation(path, "shape", f"expected {_either(err)}, got {_brief(err.instance)}", err.instance)]
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
-        return [Finding(layer, json_path(path + [missing], prefix), "required field is missing", event)]
+        return [_Violation(path + [missing], "present", "required field is missing")]
     if err.validator == "const":
-        return [Finding(layer, json_path(path, prefix), f"must be {json.dumps(err.validator_value)}, got "
-                                                        f"{_brief(err.instance)}", event)]
+        return [_Violation(path, "const", f"must be {json.dumps(err.validator_value)}, got {_brief(err.instance)}",
+                           err.instance)]
     if err.validator == "enum":
-        return [Finding(layer, json_path(path, prefix), f"{_brief(err.instance)} is not one of "
-                                                        f"{json.dumps(err.validator_value)}", event)]
+        return [_Violation(path, "enum", f"{_brief(err.instance)} is not one of {json.dumps(err.validator_value)}",
+                           err.instance)]
     if err.validator == "type":
         want = err.validator_value if isinstance(err.validator_value, str) else " or ".join(err.validator_value)
         got = json_type(err.instance) or "object"
-        return [Finding(layer, json_path(path, prefix), f"expected {want}, got {got}", event)]
-    return [Finding(layer, json_path(path, prefix), err.message, event)]
+        return [_Violation(path, "type", f"expected {want}, got {got}", err.instance)]
+    return [_Violation(path, str(err.validator), err.message, err.instance)]
 
 
 def _either(err: jsonschema.ValidationError) -> str:
@@ -134,18 +215,61 @@ def _brief(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def finding(path: str, message: str, event: int | None = None) -> Finding:
-    return Finding(LAYER, path, message, event)
+class CommonRules:
+    """What every JSON-over-HTTP API requires, as rules of one API: `<api>.http.content-type`..."""
+
+    def __init__(self, api: str):
+        doc = "the API reference's response format; written once in apis/base.py"
+        self.status = Rule(f"{api}.http.status", Severity.BREAKING,
+                           "a reply is 2xx (the API's reply) or 4xx/5xx (its error envelope); no 1xx/3xx",
+                           "a client does not follow a redirect or read an informational reply as an answer", doc)
+        self.content_type = Rule(f"{api}.http.content-type", Severity.BREAKING,
+                                 "a JSON body is application/json, a stream text/event-stream",
+                                 "SDKs choose how to read a reply by its media type", doc)
+        self.json = Rule(f"{api}.body.json", Severity.BREAKING, "a 2xx body is JSON",
+                         "no client can read a body that is not JSON", doc)
+        self.error_status = Rule(f"{api}.error.status", Severity.BREAKING,
+                                 "an error reply has a 4xx/5xx status",
+                                 "clients tell errors from answers by the status", doc)
+        self.error_json = Rule(f"{api}.error.json", Severity.BREAKING, "an error reply's body is JSON",
+                               "with no error envelope a client cannot say what went wrong", doc)
+        self.framing = Rule(f"{api}.stream.framing", Severity.BREAKING,
+                            "a stream is well-formed server-sent events",
+                            "an SSE client cannot read a stream it cannot frame", "WHATWG HTML, server-sent events")
+        self.events = Rule(f"{api}.stream.events.present", Severity.BREAKING, "a 2xx stream has events",
+                           "an empty stream carries no answer", doc)
+        self.event_json = Rule(f"{api}.stream.event.json", Severity.BREAKING, "each event's data is JSON",
+                               "an SDK parses every event's data as JSON", doc)
+        twins = "the API reference: `stream` changes how a reply is delivered, not what it is"
+        self.twin_prompt_tokens = Rule(
+            f"{api}.twin.prompt-tokens.equal", Severity.BREAKING,
+            "the same request streamed and not streamed reports the same prompt token count",
+            "usage counts the prompt a gateway sent: a different count means a different prompt, or a wrong bill",
+            twins)
+        self.twin_finish = Rule(
+            f"{api}.twin.finish-reason.same", Severity.BREAKING,
+            "the same request streamed and not streamed ends for the same kind of reason when either ran to a "
+            "natural stop", "a client acting on why a reply ended (stop, length, tool call) would act "
+            "differently on the same answer", twins)
+        sdks = "the official SDK's public client (docs/clients.md)"
+        self.sdk = {rule.id.removeprefix(f"{api}."): rule for rule in (
+            Rule(f"{api}.sdk.consume", Severity.BREAKING, "the official SDK consumes a 2xx reply without raising",
+                 "a user's code calling the SDK gets an exception instead of the answer", sdks, layer="client"),
+            Rule(f"{api}.sdk.usable", Severity.BREAKING, "what the SDK returns has the attributes user code reads",
+                 "user code reading the documented attributes breaks", sdks, layer="client"),
+            Rule(f"{api}.sdk.error-type", Severity.BREAKING,
+                 "a 4xx/5xx makes the SDK raise its documented typed error",
+                 "user code catching the documented error type misses the error", sdks, layer="client"))}
 
 
-def content_type_findings(exchange: Exchange, expected: str) -> list[Finding]:
+def content_type_findings(exchange: Exchange, expected: str, rule: Rule) -> list[Finding]:
     """The reply's media type must be `expected`. The one exception: a reply captured without any
     header at all (some recorders strip every header) says nothing about the type it was sent with."""
     if not exchange.headers:
         return []
     got = exchange.content_type
     if got != expected:
-        return [finding("$headers.content-type", f"expected {expected}, got {got or 'none'}")]
+        return [rule.at("$headers.content-type", f"expected {expected}, got {got or 'none'}")]
     return []
 
 
@@ -172,9 +296,8 @@ def collapse_repeats(findings: list[Finding]) -> list[Finding]:
             out.append(group[0])
         else:
             first = group[0]
-            out.append(Finding(first.layer, key[1], f"{first.message} (in {len(group)} events, first at event "
-                                                    f"{first.event})",
-                               first.event))
+            out.append(dataclasses.replace(first, path=key[1], message=f"{first.message} (in {len(group)} events, "
+                                                                       f"first at event {first.event})"))
     return out
 
 

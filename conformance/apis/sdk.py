@@ -36,6 +36,10 @@ from typing import Any, Callable
 from conformance.core.exchange import Exchange, Finding
 
 LAYER = "client"
+# The kind of each finding, as the end of its rule id (`<api>.sdk.consume`, see contract.CommonRules).
+CONSUME = "sdk.consume"  # a 2xx reply the SDK raised on
+USABLE = "sdk.usable"  # a 2xx reply the SDK returned, but unusable
+ERROR_TYPE = "sdk.error-type"  # a 4xx/5xx the SDK did not raise as its documented typed error
 # Headers that describe the wire encoding of the original reply, not the bytes replayed here.
 _WIRE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
 MOCK_BASE = "http://sdk.conformance.invalid"  # never resolved: every request is answered in-process
@@ -181,20 +185,21 @@ def run(exchange: Exchange, path: str, call: Callable[[], Any], usable: Callable
         elif exchange.status >= 400:
             problem = typed_error(exc, exchange.status)
             if problem is not None:
-                done.findings.append(Finding(
-                    LAYER, path, f"HTTP {exchange.status} must raise {expected_error}; the SDK raised "
-                                 f"{describe(exc)}" + (f" ({problem})" if problem else "")))
+                message = f"HTTP {exchange.status} must raise {expected_error}; the SDK raised {describe(exc)}"
+                done.findings.append(Finding(LAYER, path, message + (f" ({problem})" if problem else ""),
+                                             rule=ERROR_TYPE))
         elif not reported(exc):
-            done.findings.append(Finding(LAYER, path, f"the SDK could not consume the reply: {describe(exc)}"))
+            done.findings.append(Finding(LAYER, path, f"the SDK could not consume the reply: {describe(exc)}",
+                                         rule=CONSUME))
         return done
     finally:
         _local.reply = None
     done.sent = reply.sent
     if exchange.status >= 400:
         done.findings.append(Finding(LAYER, path, f"HTTP {exchange.status} must raise {expected_error}; the SDK "
-                                                  f"returned a {type(result).__name__} instead"))
+                                                  f"returned a {type(result).__name__} instead", rule=ERROR_TYPE))
     else:
-        done.findings.extend(Finding(LAYER, path, message) for message in usable(result))
+        done.findings.extend(Finding(LAYER, path, message, rule=USABLE) for message in usable(result))
     return done
 
 

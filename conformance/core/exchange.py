@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.core.rules import Severity
+
 
 @dataclass
 class Request:
@@ -70,16 +72,22 @@ class Finding:
     path: str  # JSON path; for streams prefixed with events[i]
     message: str
     event: int | None = None
+    rule: str = ""  # the id of the rule broken (core.rules); "" for findings of no declared rule
+    severity: Severity = Severity.BREAKING
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"layer": self.layer, "path": self.path, "message": self.message}
         if self.event is not None:
             d["event"] = self.event
+        d["rule"] = self.rule
+        d["severity"] = str(self.severity)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Finding:
-        return cls(d["layer"], d["path"], d["message"], d.get("event"))
+        return cls(d["layer"], d["path"], d["message"], d.get("event"), d.get("rule") or "",
+                   Severity(d.get("severity") or Severity.BREAKING))
 
     def __str__(self) -> str:
-        return f"[{self.layer}] {self.path}: {self.message}"
+        where = f"{self.severity} {self.rule}" if self.rule else str(self.severity)
+        return f"[{where}] {self.path}: {self.message}"

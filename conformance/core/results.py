@@ -1,8 +1,10 @@
 """A test's result: what every stage writes and every report reads (results.json, junit, baselines).
 
 results.json carries `format_version`; conformance/schemas/results.schema.json describes it, and
-docs/reports.md documents it. Version 1 is the first versioned layout; older files, which carry no
-version, hold the same entries and are read as version 0.
+docs/reports.md documents it. Version 2 added the `warn` verdict and findings' rule and severity;
+version 1 was the first versioned layout; older files, which carry no version, hold the same
+entries as 1 and are read as version 0. Findings of versions 0 and 1 carry no rule and read as
+breaking.
 """
 from __future__ import annotations
 
@@ -10,20 +12,41 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from conformance.core import rules
 from conformance.core.exchange import Finding
+from conformance.core.rules import Severity
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class Verdict(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
+    PASS = "pass"  # no finding, or notes only
+    WARN = "warn"  # deviations, nothing breaking
+    FAIL = "fail"  # at least one breaking finding
     ERROR = "error"  # the endpoint could not be asked (transport, cassette, a file that did not load)
     UNSUPPORTED = "unsupported"  # the model does not declare what the case requires; never sent
 
     @property
     def bad(self) -> bool:
         return self in (Verdict.FAIL, Verdict.ERROR)
+
+    def fails_at(self, threshold: Severity, findings: list[Finding]) -> bool:
+        """Whether this verdict makes the exit code 1 under `--fail-on threshold`: an error or a
+        breaking finding always does; deviations from `deviation` on; notes only at `note`."""
+        if self is Verdict.ERROR or self is Verdict.FAIL:
+            return True
+        return any(f.severity.at_least(threshold) for f in findings)
+
+
+def verdict_of(findings: list[Finding]) -> Verdict:
+    """fail when a finding breaks a client, warn when they are only deviations, pass otherwise
+    (notes never change a verdict)."""
+    worst = rules.worst(f.severity for f in findings)
+    if worst is Severity.BREAKING:
+        return Verdict.FAIL
+    if worst is Severity.DEVIATION:
+        return Verdict.WARN
+    return Verdict.PASS
 
 
 class Shape(StrEnum):
@@ -52,6 +75,7 @@ class Result:
     cassette: str | None = None
     shape: Shape | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every try sent (live/record); [] in replay
+    error_text: str = ""  # an error reply's own message (truncated, secrets scrubbed); "" for none
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "target": self.target, "model": self.model, "api": self.api,
@@ -59,7 +83,8 @@ class Result:
                 "findings": [f.as_dict() for f in self.findings], "reason": self.reason,
                 "status": self.status, "stream": self.stream, "latency_ms": self.latency_ms,
                 "ttft_ms": self.ttft_ms, "cassette": self.cassette,
-                "shape": str(self.shape) if self.shape is not None else None, "attempts": self.attempts}
+                "shape": str(self.shape) if self.shape is not None else None, "attempts": self.attempts,
+                "error_text": self.error_text}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Result:
@@ -70,12 +95,13 @@ class Result:
                    findings=[Finding.from_dict(f) for f in d.get("findings") or []], reason=d.get("reason") or "",
                    status=d.get("status"), stream=bool(d.get("stream")), latency_ms=d.get("latency_ms"),
                    ttft_ms=d.get("ttft_ms"), cassette=d.get("cassette"),
-                   shape=Shape(shape) if shape is not None else None, attempts=list(d.get("attempts") or []))
+                   shape=Shape(shape) if shape is not None else None, attempts=list(d.get("attempts") or []),
+                   error_text=d.get("error_text") or "")
 
     def first_problem(self) -> str:
         """The first finding as `[layer] path: message (+N more)`, or the reason."""
         if not self.findings:
             return self.reason
-        f = self.findings[0]
+        f = min(self.findings, key=lambda x: x.severity.rank)  # the most serious, the first of those
         more = f" (+{len(self.findings) - 1} more)" if len(self.findings) > 1 else ""
-        return f"[{f.layer}] {f.path}: {f.message}{more}"
+        return f"{f}{more}"

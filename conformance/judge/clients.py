@@ -8,6 +8,7 @@ SDK call judges which API.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from pathlib import Path
@@ -16,11 +17,21 @@ from typing import Iterator
 from conformance import apis
 from conformance.apis.sdk import ClientCheck
 from conformance.core.exchange import Exchange, Finding
+from conformance.core.rules import Rule
 
 
 def client_findings(api: str, exchange: Exchange) -> list[Finding]:
-    """What the official SDK of `api` cannot consume in `exchange`'s reply (layer "client")."""
-    return client_check(api, exchange).findings
+    """What the official SDK of `api` cannot consume in `exchange`'s reply (layer "client"), each
+    under its rule (`<api>.sdk.consume`, `.usable`, `.error-type`)."""
+    findings = client_check(api, exchange).findings
+    fam = apis.family(api)
+    if fam is None:
+        return findings
+    return [_ruled(fam.rules.sdk.get(f.rule), f) for f in findings]
+
+
+def _ruled(rule: Rule | None, f: Finding) -> Finding:
+    return f if rule is None else dataclasses.replace(f, rule=rule.id, severity=rule.severity)
 
 
 def client_check(api: str, exchange: Exchange) -> ClientCheck:
@@ -72,7 +83,7 @@ def warm(apis_used: set[str]) -> None:
 # verdict, at worst a miss. A change anywhere else in the suite (a contract rule, a report) leaves
 # the client verdicts valid, so the first replay after it imports no SDK either.
 
-_CACHE_FORMAT = "client-verdicts-2"  # bump when the stored layout changes
+_CACHE_FORMAT = "client-verdicts-3"  # bump when the stored layout changes
 
 
 class _CacheState:
@@ -193,8 +204,7 @@ def _cache_get(folder: Path, key: str) -> ClientCheck | None:
         doc = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
         if doc.get("key") != key:
             return None
-        return ClientCheck(findings=[Finding(f["layer"], f["path"], f["message"], f.get("event"))
-                                     for f in doc["findings"]],
+        return ClientCheck(findings=[Finding.from_dict(f) for f in doc["findings"]],
                            call=doc["call"], sent=doc["sent"], skipped=doc["skipped"])
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent or damaged: judge again

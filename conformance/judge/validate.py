@@ -8,18 +8,21 @@ from typing import Any, TextIO
 
 from conformance import apis
 from conformance.core.exchange import Finding
+from conformance.core.results import Verdict, verdict_of
+from conformance.core.rules import Severity
 from conformance.load.captured import UnreadableFile, exchange_of, read_cassette
 
 
 @dataclass
 class InteractionVerdict:
-    """One captured interaction judged by its API's contract: conform, violate, or skipped (why: note)."""
+    """One captured interaction judged by its API's contract: conform (nothing, or notes only),
+    deviate (deviations only), violate (a breaking finding), or skipped (why: note)."""
 
     index: int
     method: str
     url: str
     api: str | None
-    verdict: str  # conform | violate | skipped
+    verdict: str  # conform | deviate | violate | skipped
     findings: list[Finding] = field(default_factory=list)
     note: str = ""
 
@@ -50,18 +53,35 @@ def judge_interaction(index: int, interaction: Any) -> InteractionVerdict:
     if captured.exchange is None or fam is None:
         return InteractionVerdict(index, captured.method, captured.url, captured.api, "skipped", note=captured.note)
     findings = fam.contract(captured.exchange)
-    return InteractionVerdict(index, captured.method, captured.url, fam.api, "violate" if findings else "conform",
-                              findings)
+    verdict = {Verdict.FAIL: "violate", Verdict.WARN: "deviate"}.get(verdict_of(findings), "conform")
+    return InteractionVerdict(index, captured.method, captured.url, fam.api, verdict, findings)
 
 
 def validate_file(path: Path) -> list[InteractionVerdict]:
     return [judge_interaction(i, it) for i, it in enumerate(read_cassette(path))]
 
 
-def run(paths: list[str], as_json: bool, out: TextIO) -> int:
-    """Validate every file; print per interaction. Exit 2 if a file was unreadable, else 1 on a violation."""
+CAPTURE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _expanded(paths: list[str]) -> list[str]:
+    """Each file as given; a folder as the capture files under it (*.yaml, *.yml, *.json), sorted."""
+    out = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            out += sorted(str(p) for p in path.rglob("*") if p.suffix in CAPTURE_SUFFIXES and p.is_file())
+        else:
+            out.append(name)
+    return out
+
+
+def run(paths: list[str], as_json: bool, out: TextIO, fail_on: Severity = Severity.DEVIATION) -> int:
+    """Validate every file; print per interaction. Exit 2 if a file was unreadable, else 1 when a
+    finding is as serious as `fail_on` (breaking findings always are)."""
     files = []
-    counts = {"conform": 0, "violate": 0, "skipped": 0}
+    counts = {"conform": 0, "deviate": 0, "violate": 0, "skipped": 0}
+    paths = _expanded(paths)
     for name in paths:
         try:
             verdicts = validate_file(Path(name))
@@ -83,7 +103,7 @@ def run(paths: list[str], as_json: bool, out: TextIO) -> int:
                 out.write(f"  cannot read: {f.error}\n")
                 continue
             for v in f.interactions:
-                label = {"conform": "ok", "violate": "VIOLATES", "skipped": "skipped"}[v.verdict]
+                label = {"conform": "ok", "deviate": "deviates", "violate": "VIOLATES", "skipped": "skipped"}[v.verdict]
                 api = f" [{v.api}]" if v.api else ""
                 note = f" ({v.note})" if v.note else ""
                 out.write(f"  #{v.index} {v.method} {v.url}{api}: {label}{note}\n")
@@ -91,8 +111,9 @@ def run(paths: list[str], as_json: bool, out: TextIO) -> int:
                     where = f" (event {finding.event})" if finding.event is not None else ""
                     out.write(f"      {finding}{where}\n")
         out.write(f"{len(paths)} file(s), {sum(counts.values())} interaction(s): {counts['conform']} conform, "
-                  f"{counts['violate']} violate, {counts['skipped']} skipped"
+                  f"{counts['deviate']} deviate, {counts['violate']} violate, {counts['skipped']} skipped"
                   + (f"; {unreadable} file(s) unreadable" if unreadable else "") + "\n")
     if unreadable:
         return 2
-    return 1 if counts["violate"] else 0
+    serious = any(f.severity.at_least(fail_on) for file in files for v in file.interactions for f in v.findings)
+    return 1 if serious else 0

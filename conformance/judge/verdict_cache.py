@@ -20,7 +20,7 @@ from conformance.core.exchange import Exchange, Finding
 
 # A whole verdict depends on every rule of the suite: its folder is per environment_digest (the
 # package's sources, the libraries, the Python version), the Store's default.
-_STORE = Store("verdicts", "verdicts-3")
+_STORE = Store("verdicts", "verdicts-4")
 
 
 def use(folder: Path | None) -> None:
@@ -39,9 +39,9 @@ def judged(api: str, exchange: Exchange, expectation: dict[str, Any],
     key = hashlib.sha256(head.encode()).hexdigest()
     stored = _STORE.get(key)
     if stored is not MISS:
-        return [Finding(*f) for f in stored]
+        return [Finding.from_dict(f) for f in stored]
     findings = judge()
     # A finding naming this run's media server port is not valid for another run's.
     if not any(clients.names_media_port(f.path + f.message) for f in findings):
-        _STORE.put(key, [(f.layer, f.path, f.message, f.event) for f in findings])
+        _STORE.put(key, [f.as_dict() for f in findings])
     return findings

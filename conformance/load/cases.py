@@ -28,6 +28,8 @@ class Case:
     headers: dict[str, str] = field(default_factory=dict)
     source: str = ""  # file:line, for messages
     follow_up: dict[str, Any] | None = None  # {request, expect}: a second turn passing the reply back (follow_up.py)
+    auth: str | None = None  # missing | wrong | misplaced: how the credential is sent wrong (run/credentials.py)
+    twin: bool = False  # also sent streamed; the two replies must agree (judge/twins.py)
 
     @property
     def key(self) -> str:
@@ -104,13 +106,18 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
             raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath),
                               "a follow-up request passes the reply back: put {previous: assistant} where the "
                               "assistant turn goes")
+        if raw.get("twin") and raw["request"].get("stream") is True:
+            spath = where + ("request", "stream")
+            raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath),
+                              "a twin case sends the request as written and again streamed: leave stream out")
         requires = file_requires + tuple(r for r in raw.get("requires", ()) if r not in file_requires)
         cases.append(Case(
             api=data["api"], feature=data["feature"], id=raw["id"], request=raw["request"],
             expect=raw["expect"], requires=requires, description=raw.get("description", ""),
             model=raw.get("model"), stream=raw.get("stream"), negative=bool(raw.get("negative", False)),
             options=dict(raw.get("options", {})), headers=dict(raw.get("headers", {})),
-            source=f"{shown}:{doc.line_of(where)}", follow_up=followed,
+            source=f"{shown}:{doc.line_of(where)}", follow_up=followed, auth=raw.get("auth"),
+            twin=bool(raw.get("twin", False)),
         ))
     return cases
 

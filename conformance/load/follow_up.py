@@ -57,5 +57,5 @@ def substitute(value: Any, turn: Any) -> Any:
 
 def prefixed(findings, prefix: str = "follow_up"):
     """The follow-up's findings, their paths marked as the second exchange's."""
-    from conformance.core.exchange import Finding
-    return [Finding(f.layer, f"{prefix}.{f.path}" if f.path else prefix, f.message, f.event) for f in findings]
+    import dataclasses
+    return [dataclasses.replace(f, path=f"{prefix}.{f.path}" if f.path else prefix) for f in findings]

@@ -62,6 +62,8 @@ def unsupported_reason(case: Case, target: Target, model: Model) -> str:
         return f"negative case: runs only on models documented not to serve {case.api}"
     if case.api in model.unsupported:
         return f"{model.key} does not serve {case.api}: {model.unsupported[case.api]}"
+    if case.auth and target.surfaces[case.api].auth.kind == "none":
+        return f"target {target.name} declares no credential for {case.api} (auth: none): there is none to get wrong"
     if case.api not in model.apis:
         return f"{model.key} does not serve {case.api}"
     missing = [cap for cap in case.requires if cap not in model.capabilities]

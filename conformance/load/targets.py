@@ -73,6 +73,7 @@ class Surface:
     headers: dict[str, str] = field(default_factory=dict)
     path: str | None = None  # endpoint path template overriding the API's default ({model} placeholder)
     dialect: str | None = None  # a documented variant of the API this surface speaks (its module knows them)
+    auth_also_accepted: tuple[str, ...] | None = None  # this surface's own list (None: the target's)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,9 @@ class Target:
     problems: list[str] = field(default_factory=list)  # unresolved ${VAR}s: fatal only when sending live
     secrets: list[Secret] = field(default_factory=list)
     allow_insecure_credentials: bool = False
+    # Other places the target also takes its credential (bearer, header:<name>, query:<name>): the
+    # auth case `misplaced` puts it somewhere else (run/credentials.py).
+    auth_also_accepted: tuple[str, ...] = ()
 
     def secret_values(self) -> list[str]:
         return [s.reveal() for s in self.secrets if s.reveal()]
@@ -295,7 +299,8 @@ def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None =
                 headers[k] = s.reveal()
             else:
                 headers[k] = v
-        surfaces[api] = Surface(api, base, auth, headers, raw.get("path"), raw.get("dialect"))
+        also = tuple(raw["auth_also_accepted"]) if "auth_also_accepted" in raw else None
+        surfaces[api] = Surface(api, base, auth, headers, raw.get("path"), raw.get("dialect"), also)
     models = {}
     for key, raw in data["models"].items():
         models[key] = Model(
@@ -309,6 +314,7 @@ def load_file(path: Path, env: dict[str, str] | None = None, root: Path | None =
         limits=Limits(**data.get("limits", {})), default=bool(data.get("default", False)),
         description=data.get("description", ""), problems=problems, secrets=secrets,
         allow_insecure_credentials=bool(data.get("allow_insecure_credentials", False)),
+        auth_also_accepted=tuple(data.get("auth_also_accepted", ())),
     )
     return target
 

@@ -10,31 +10,37 @@ from conformance.report.document import RunReport
 DIFF_CATEGORIES = ("regressed", "new_errors", "newly_unsupported", "fixed", "changed", "new_tests", "removed_tests")
 REGRESSIONS = ("regressed", "new_errors", "newly_unsupported")
 DIFF_TITLES = {
-    "regressed": "passed before, fail or error now",
+    "regressed": "passed (or warned) before, fail or error now",
     "new_errors": "error now, not an error before",
     "newly_unsupported": "supported before, unsupported now",
-    "fixed": "fail or error before, pass now",
-    "changed": "other verdict changes",
+    "fixed": "fail or error before, pass or warn now",
+    "changed": "other verdict changes (pass <-> warn among them)",
     "new_tests": "not in the base run",
     "removed_tests": "in the base run only",
 }
 
 
+PASSING = ("pass", "warn")  # warn: passes with deviations, nothing breaking
+BAD = ("fail", "error")
+
+
 def classify(before: str | None, now: str | None) -> str | None:
-    """The diff category of one test's verdict change (None: unchanged)."""
+    """The diff category of one test's verdict change (None: unchanged). `warn` is a verdict of its
+    own: pass -> warn and warn -> pass are changes (not regressions, not fixes); warn counts as
+    passing against fail and error."""
     if before is None:
         return "new_tests"
     if now is None:
         return "removed_tests"
     if before == now:
         return None
-    if before == "pass" and now in ("fail", "error"):
+    if before in PASSING and now in BAD:
         return "regressed"
     if now == "error":
         return "new_errors"
     if now == "unsupported":
         return "newly_unsupported"
-    if now == "pass" and before in ("fail", "error"):
+    if now in PASSING and before in BAD:
         return "fixed"
     return "changed"
 
@@ -62,7 +68,7 @@ def diff(base: RunReport | dict[str, Any], new: RunReport | dict[str, Any],
         if cat == "removed_tests" and not include_removed:
             continue
         entry = {"id": test_id, "before": before, "now": now}
-        if result is not None and now in ("fail", "error", "unsupported"):
+        if result is not None and now in ("warn", "fail", "error", "unsupported"):
             entry["detail"] = result.first_problem()
         out[cat].append(entry)
     out["unchanged"] = unchanged

@@ -22,7 +22,9 @@ from conformance import __version__, apis
 from conformance.core.results import FORMAT_VERSION, Result, Verdict
 
 VERDICTS = tuple(str(v) for v in Verdict)
-READABLE_VERSIONS = (0, FORMAT_VERSION)  # 0: files written before results.json carried a version
+# 0: files written before results.json carried a version; 1: before `warn`, rule ids and severities
+# (its findings read as breaking, of no rule). Every layout since is a superset of the one before.
+READABLE_VERSIONS = tuple(sorted({0, 1, FORMAT_VERSION}))
 
 
 class ReportError(ValueError):
@@ -38,10 +40,12 @@ class RunReport:
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
+        from conformance.report import catalogue
         from conformance.report.levels import profile_summary
         results = sorted(self.results, key=lambda r: r.id)
         return {"format_version": FORMAT_VERSION, "run": self.run, "summary": summarize(results),
-                "profiles": profile_summary(results), "results": [r.to_json() for r in results]}
+                "profiles": profile_summary(results), "deviations": catalogue.to_json(results),
+                "results": [r.to_json() for r in results]}
 
 
 def new_run_id() -> str:
@@ -84,6 +88,12 @@ def run_metadata(run_id: str, targets: list[str], mode: str, started: str, root:
 def summarize(results: list[Result]) -> dict[str, Any]:
     counts = Counter(r.verdict for r in results)
     return {"total": len(results), **{str(v): counts.get(v, 0) for v in Verdict}}
+
+
+def summary_text(s: dict[str, Any]) -> str:
+    """`12 pass, 3 warn, 2 fail, 0 error, 8 unsupported` from a summary (a count it lacks, e.g. `warn`
+    in a report written before it existed, is 0)."""
+    return ", ".join(f"{s.get(v, 0)} {v}" for v in VERDICTS)
 
 
 def write(report_dir: Path, report: RunReport, latest: Path | None = None) -> Path:

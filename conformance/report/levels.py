@@ -2,8 +2,9 @@
 
 Modelled on the Gateway API conformance reports: success (every supported feature passes), partial
 (some pass, some fail or error), failure (none passes), unsupported (the model declares none of the
-profile's features; nothing counted). Which feature is core and which extended is each API family's
-own row (apis/profiles.py).
+profile's features; nothing counted). A feature whose tests pass with deviations (`warn`: nothing
+breaking) passes for its level, and is listed as `warning`: a level is reached when its tests pass
+or warn. Which feature is core and which extended is each API family's own row (apis/profiles.py).
 """
 from __future__ import annotations
 
@@ -28,18 +29,23 @@ def _owners(results: list[Result]) -> dict[tuple[str, str], list[str]]:
 
 
 def feature_status(verdicts: list[Verdict]) -> str:
-    """pass / fail / unsupported for one feature of one model: unsupported tests never count."""
+    """pass / warn / fail / unsupported for one feature of one model: unsupported tests never count;
+    warn when every supported test passes and some only with deviations."""
     supported = [v for v in verdicts if v != "unsupported"]
     if not supported:
         return "unsupported"
-    return "pass" if all(v == "pass" for v in supported) else "fail"
+    if any(v in ("fail", "error") for v in supported):
+        return "fail"
+    return "warn" if "warn" in supported else "pass"
 
 
 def profile_summary(results: list[Result]) -> list[dict[str, Any]]:
     """One entry per (target, model, api, profile): its level and its features by status.
 
     success: every supported feature passes; partial: some pass, some fail or error; failure: none
-    passes; unsupported: the model declares none of the profile's features (nothing counted)."""
+    passes; unsupported: the model declares none of the profile's features (nothing counted). A
+    feature that passes with deviations (warn) passes here; `warning` lists those, `passing` the
+    others."""
     owners = _owners(results)
     tests: dict[tuple[str, str, str, str], list[Verdict]] = defaultdict(list)
     for r in results:
@@ -47,7 +53,7 @@ def profile_summary(results: list[Result]) -> list[dict[str, Any]]:
         for m in models:
             tests[(r.target, m, r.api, r.feature)].append(r.verdict)
     groups: dict[tuple[str, str, str, str], dict[str, list[str]]] = defaultdict(
-        lambda: {"pass": [], "fail": [], "unsupported": []})
+        lambda: {"pass": [], "warn": [], "fail": [], "unsupported": []})
     counts: dict[tuple[str, str, str, str], Counter[Verdict]] = defaultdict(Counter)
     for (target, model, api, feature), verdicts in sorted(tests.items()):
         key = (target, model, api, profile_of(api, feature))
@@ -57,17 +63,18 @@ def profile_summary(results: list[Result]) -> list[dict[str, Any]]:
     for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], ORDER.index(k[3]))):
         target, model, api, profile = key
         g = groups[key]
-        if not g["pass"] and not g["fail"]:
+        reached = g["pass"] + g["warn"]
+        if not reached and not g["fail"]:
             level = "unsupported"
         elif not g["fail"]:
             level = "success"
-        elif g["pass"]:
+        elif reached:
             level = "partial"
         else:
             level = "failure"
         out.append({"target": target, "model": model, "api": api, "profile": profile, "level": level,
-                    "supported": sorted(g["pass"] + g["fail"]), "unsupported": sorted(g["unsupported"]),
-                    "passing": g["pass"], "failing": g["fail"],
+                    "supported": sorted(reached + g["fail"]), "unsupported": sorted(g["unsupported"]),
+                    "passing": g["pass"], "warning": g["warn"], "failing": g["fail"],
                     "tests": {str(v): counts[key].get(v, 0) for v in Verdict}})
     return out
 
@@ -81,8 +88,10 @@ def profile_lines(profiles: list[dict[str, Any]], skip_unsupported: bool = True)
     w2 = max(len(f"{p['api']}: {p['profile']}") for p in shown)
     out = [f"{'target / model':<{w1}}  {'profile':<{w2}}  {'level':<8} features"]
     for p in shown:
-        ok = f"{len(p['passing'])}/{len(p['supported'])} pass"
-        extra = f"; failing: {', '.join(p['failing'])}" if p["failing"] else ""
+        warning = p.get("warning", [])
+        ok = f"{len(p['passing']) + len(warning)}/{len(p['supported'])} pass"
+        extra = f"; with deviations: {', '.join(warning)}" if warning else ""
+        extra += f"; failing: {', '.join(p['failing'])}" if p["failing"] else ""
         extra += f"; unsupported: {', '.join(p['unsupported'])}" if p["unsupported"] else ""
         out.append(f"{p['target'] + ' ' + p['model']:<{w1}}  {p['api'] + ': ' + p['profile']:<{w2}}  "
                    f"{p['level']:<8} {ok}{extra}")

@@ -7,27 +7,41 @@ every few seconds. Registered by plugin.pytest_configure for live/record runs on
 tests are sent ahead, `limits.concurrency` at a time (prefetch.py), and pytest still reports them one
 by one in order: "done" counts reported tests, and the model shown is that of the oldest test not
 reported yet, the one the run is waiting for.
+
+A test with deviations only (`warn`) is a pytest failure or a pass depending on `--fail-on`; its
+verdict is read from the run's results (`results`, the plugin's id -> Result map, filled before the
+report reaches this hook), and the line counts it as `N warn`, not among the failed.
 """
 from __future__ import annotations
 
 import time
+from typing import Mapping
 
 import pytest
+
+from conformance.core.results import Result, Verdict
+
+
+def test_id_of(nodeid: str) -> str:
+    """The conformance test id in a node id (`...[target:api/feature/case:model]`), "" for none."""
+    return nodeid.rsplit("[", 1)[-1][:-1] if nodeid.endswith("]") and "[" in nodeid else ""
 
 
 def model_of(nodeid: str) -> str:
     """The model part of a conformance test id (`...[target:api/feature/case:model]`)."""
-    param = nodeid.rsplit("[", 1)[-1].rstrip("]") if nodeid.endswith("]") else ""
+    param = test_id_of(nodeid)
     return param.rsplit(":", 1)[-1] if ":" in param else "?"
 
 
 class Progress:
     def __init__(self, config: pytest.Config, every_tests: int | None = None, every_s: float = 10.0,
-                 tty: bool | None = None):
+                 tty: bool | None = None, results: Mapping[str, Result] | None = None):
         self.config = config
+        self.results = results
         self.total = 0
         self.done = 0
         self.failed = 0
+        self.warned = 0
         self.model = ""
         self.started = time.monotonic()
         self.last_plain = self.started
@@ -43,7 +57,8 @@ class Progress:
         total = self.total or "?"
         pct = f" ({100 * self.done // self.total}%)" if self.total else ""
         model = f", model {self.model}" if self.model else ""
-        return (f"conformance: {self.done}/{total} done{pct}, {self.failed} failed{model}, "
+        warned = f", {self.warned} warn" if self.warned else ""
+        return (f"conformance: {self.done}/{total} done{pct}, {self.failed} failed{warned}{model}, "
                 f"{time.monotonic() - self.started:.0f}s")
 
     @property
@@ -93,11 +108,18 @@ class Progress:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # One count per test: its call phase, or the setup phase when the test never got to run.
         finished = report.when == "call" or (report.when == "setup" and not report.passed)
-        if report.failed and report.when in ("setup", "call"):
+        warn = finished and self._verdict(report) is Verdict.WARN
+        if warn:  # counted apart, whether --fail-on made it a pytest failure or not
+            self.warned += 1
+        elif report.failed and report.when in ("setup", "call"):
             self.failed += 1
         if finished:
             self.done += 1
             self._emit()
+
+    def _verdict(self, report: pytest.TestReport) -> Verdict | None:
+        result = self.results.get(test_id_of(getattr(report, "nodeid", ""))) if self.results is not None else None
+        return result.verdict if result is not None else None
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.done and self.tty and self._width:

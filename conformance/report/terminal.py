@@ -1,11 +1,17 @@
-"""What the terminal shows of a run: the verdict table, the failing tests, `report show`."""
+"""What the terminal shows of a run: the verdict table, the deviation catalogue, the failing tests,
+`report show`."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from conformance.core.results import Result
+from conformance.core.results import Result, Verdict
+from conformance.report import catalogue
 from conformance.report.document import RunReport, summarize
 from conformance.report.levels import profile_lines, profile_summary
+
+# The table's columns: every verdict, `unsupported` shortened to fit.
+_COLUMNS = (("pass", "pass"), ("warn", "warn"), ("fail", "fail"), ("error", "error"), ("unsupported", "unsup"))
+CATALOGUE_TOP = 10  # catalogue entries shown per target; the rest are in the report
 
 
 def terminal_table(results: list[Result]) -> list[str]:
@@ -14,27 +20,66 @@ def terminal_table(results: list[Result]) -> list[str]:
     for r in results:
         groups[(r.target, r.api)][str(r.verdict)] += 1
     width = max([len(f"{t} {a}") for t, a in groups] + [20])
-    out = [f"{'target / api':<{width}}  {'pass':>5} {'fail':>5} {'error':>5} {'unsup':>5}"]
-    for (t, a), c in sorted(groups.items()):
-        out.append(f"{t + ' ' + a:<{width}}  {c['pass']:>5} {c['fail']:>5} {c['error']:>5} {c['unsupported']:>5}")
-    s = summarize(results)
-    out.append(f"{'total':<{width}}  {s['pass']:>5} {s['fail']:>5} {s['error']:>5} {s['unsupported']:>5}")
+
+    def row(label: str, counts: dict) -> str:
+        return f"{label:<{width}}  " + " ".join(f"{counts.get(v, 0):>5}" for v, _ in _COLUMNS)
+
+    out = [f"{'target / api':<{width}}  " + " ".join(f"{name:>5}" for _, name in _COLUMNS)]
+    out += [row(f"{t} {a}", c) for (t, a), c in sorted(groups.items())]
+    out.append(row("total", summarize(results)))
     return out
+
+
+def catalogue_lines(results: list[Result], top: int = CATALOGUE_TOP) -> list[str]:
+    """Per target, the `top` most serious and widespread rules broken, each with one example."""
+    out: list[str] = []
+    for target, entries in catalogue.by_target(results).items():
+        if not entries:
+            continue
+        shown = entries[:top]
+        more = f"; the top {len(shown)}" if len(entries) > len(shown) else ""
+        if out:
+            out.append("")
+        out.append(f"deviation catalogue of {target} ({catalogue.counts_line(entries)}{more}):")
+        for e in shown:
+            out += entry_lines(e)
+        if len(entries) > len(shown):
+            out.append(f"  ... and {len(entries) - len(shown)} more rule(s); see matrix.md or results.json")
+    return out
+
+
+def entry_lines(e: catalogue.Entry) -> list[str]:
+    """One catalogue entry: severity, rule, spread; what it requires; its example."""
+    name = e.rule or f"(no rule id) {e.key}"
+    lines = [f"  {e.severity.upper():9} {name}  ({catalogue.spread(e)})"]
+    if e.text:
+        lines.append(f"            {catalogue.clip(e.text, 160)}")
+    eg = e.example
+    event = f" (event {eg.event})" if eg.event is not None else ""
+    lines.append(f"            e.g. {eg.test}  {eg.path}{event}: {catalogue.clip(eg.message, 200)}")
+    if eg.error_text:
+        lines.append(f"            the gateway said: {catalogue.clip(eg.error_text, 200)}")
+    return lines
 
 
 def problem_lines(results: list[Result], limit: int = 40) -> list[str]:
     bad = [r for r in results if r.verdict.bad]
-    if not bad:
-        return []
-    out = [f"{len(bad)} test(s) did not pass:"]
-    out += [f"  {r.verdict.upper():5} {r.id}  {r.first_problem()}" for r in bad[:limit]]
-    if len(bad) > limit:
-        out.append(f"  ... and {len(bad) - limit} more; see the report")
+    warned = sum(1 for r in results if r.verdict is Verdict.WARN)
+    out = []
+    if bad:
+        out.append(f"{len(bad)} test(s) did not pass:")
+        out += [f"  {r.verdict.upper():5} {r.id}  {r.first_problem()}" for r in bad[:limit]]
+        if len(bad) > limit:
+            out.append(f"  ... and {len(bad) - limit} more; see the report")
+    if warned:
+        out.append(f"{warned} test(s) warn (deviations only, nothing breaking): their rules are in the deviation "
+                   "catalogue")
     return out
 
 
 def show_lines(report: RunReport, limit: int = 40) -> list[str]:
-    """`conformance report show`: the run, the verdict table, the profile levels, the failing tests."""
+    """`conformance report show`: the run, the verdict table, the profile levels, the deviation
+    catalogue, the failing tests."""
     run, results = report.run, report.results
     out = [f"run {run['id']} · targets {', '.join(run.get('targets', []))} · mode {run.get('mode')} · "
            f"suite {run.get('suite_version')} · started {run.get('started')} · finished {run.get('finished')}"]
@@ -43,6 +88,9 @@ def show_lines(report: RunReport, limit: int = 40) -> list[str]:
     if run.get("merged_from"):
         out.append(f"merged from {len(run['merged_from'])} shard run(s)")
     out += ["", *terminal_table(results), "", *profile_lines(profile_summary(results))]
+    deviations = catalogue_lines(results)
+    if deviations:
+        out += ["", *deviations]
     problems = problem_lines(results, limit)
     if problems:
         out += ["", *problems]

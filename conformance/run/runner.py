@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,14 +14,15 @@ from conformance import apis
 from conformance.apis.base import ApiFamily, Flow
 from conformance.core.exchange import Exchange, Finding, Request
 from conformance.core.modes import Mode
-from conformance.core.results import Verdict
-from conformance.judge.verdict import expectation_of, judge, status_spec
+from conformance.core.results import Verdict, verdict_of
+from conformance.judge import twins
+from conformance.judge.verdict import ERROR_EXPECTED, FOLLOW_UP, STATUS, TWIN, expectation_of, judge, status_spec
 from conformance.load import expect, follow_up, media
 from conformance.load.cases import Case
 from conformance.load.plan import PlanItem
 from conformance.load.targets import Limits, Model, Surface
 from conformance.load.yamlsource import SourceError
-from conformance.run import recording, transport
+from conformance.run import credentials, recording, transport
 from conformance.run.modes import Session, StepGaveUp
 
 
@@ -32,6 +34,26 @@ class Outcome:
     exchange: Exchange | None = None
     cassette: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every try sent (live/record)
+    error_text: str = ""  # an error reply's own message, for the reports (Result.error_text)
+
+
+ERROR_TEXT_LIMIT = 300
+
+
+def error_text(fam: ApiFamily, exchange: Exchange | None) -> str:
+    """What an error reply says went wrong, in its own words: the error object's message, else its
+    error object, else the body; on one line, at most ERROR_TEXT_LIMIT characters. "" for a success."""
+    if exchange is None or exchange.status < 400:
+        return ""
+    err = fam.error_of(exchange.json())
+    if isinstance(err, dict) and isinstance(err.get("message"), str):
+        text = err["message"]
+    elif err is not None:
+        text = json.dumps(err, ensure_ascii=False)
+    else:
+        text = exchange.body.decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT - 3] + "..."
 
 
 def rerecord_command(item: PlanItem) -> str:
@@ -63,8 +85,9 @@ def _scrubbed(outcome: Outcome, secrets: list[str]) -> Outcome:
     if not secrets:
         return outcome
     outcome.reason = recording.scrub(outcome.reason, secrets)
-    outcome.findings = [Finding(f.layer, recording.scrub(f.path, secrets), recording.scrub(f.message, secrets), f.event)
-                        for f in outcome.findings]
+    outcome.error_text = recording.scrub(outcome.error_text, secrets)
+    outcome.findings = [dataclasses.replace(f, path=recording.scrub(f.path, secrets),
+                                            message=recording.scrub(f.message, secrets)) for f in outcome.findings]
     return outcome
 
 
@@ -75,6 +98,7 @@ class _Sent:
     exchange: Exchange | None
     second: Exchange | None = None
     flow: Flow | None = None
+    twin: Exchange | None = None  # the same request streamed (a twin case)
 
 
 def _run(item: PlanItem, mode: Mode, cassettes_dir: Path, client: httpx.Client | None,
@@ -88,6 +112,8 @@ def _run(item: PlanItem, mode: Mode, cassettes_dir: Path, client: httpx.Client |
     if fam is None:
         return Outcome(Verdict.ERROR, reason=f"no module implements the {case.api} API yet")
     surface = target.surfaces[case.api]
+    also = surface.auth_also_accepted if surface.auth_also_accepted is not None else target.auth_also_accepted
+    surface = credentials.surface_for(case.auth, surface, also)
     case = media.resolve_case(case)  # {media: ..., as: ...} -> the fixture's data URI, base64 or URL
     request = fam.build_request(case, model.wire_name_for(case.api), surface)
     cassette = recording.cassette_path(cassettes_dir, target.name, case.api, case.feature, case.id, model.key)
@@ -134,6 +160,9 @@ def _send(fam: ApiFamily, case: Case, request: Request, session: Session, model:
         assert sent.exchange is not None
         if case.follow_up and not gave_up(sent.exchange, limits, expectation_of(case)):
             sent.second = _send_follow_up(fam, case, sent.exchange, model, surface, session)
+        if case.twin and fam.streams and not gave_up(sent.exchange, limits, expectation_of(case)):
+            twin = fam.stream_twin(case)
+            sent.twin = session.send(fam.build_request(twin, model.wire_name_for(case.api), surface), step=twins.PREFIX)
     else:
         sent = _Sent(flow.exchange, flow=flow)
         if flow.request is not None and not flow.error:
@@ -146,7 +175,8 @@ def _send(fam: ApiFamily, case: Case, request: Request, session: Session, model:
     if final is not None and not (flow is not None and flow.error) \
             and not gave_up(sent.exchange, limits, expectation_of(case)) \
             and not (sent.second is not None and case.follow_up
-                     and gave_up(sent.second, limits, case.follow_up["expect"])):
+                     and gave_up(sent.second, limits, case.follow_up["expect"])) \
+            and not gave_up(sent.twin, limits, expectation_of(case)):
         session.complete(final)
     return sent
 
@@ -156,13 +186,13 @@ def _verdict(fam: ApiFamily, case: Case, sent: _Sent, item: PlanItem, mode: Mode
     exchange, flow = sent.exchange, sent.flow
 
     def done(verdict: Verdict, findings: list[Finding] | None = None, reason: str = "") -> Outcome:
-        return Outcome(verdict, findings or [], reason, exchange, kept, attempts)
+        return Outcome(verdict, findings or [], reason, exchange, kept, attempts, error_text(fam, exchange))
 
     if flow is not None and flow.error:
         return done(Verdict.ERROR, flow.findings, reason=flow.error)
     if flow is not None and flow.request is None:
         # The flow stopped at a step (a refused upload, a FAILED file): its findings are the verdict.
-        return done(Verdict.FAIL if flow.findings else Verdict.PASS, list(flow.findings))
+        return done(verdict_of(flow.findings), list(flow.findings))
     assert exchange is not None
     limits = item.target.limits if item.target is not None else Limits()
     if gave_up(exchange, limits, expectation_of(case)):
@@ -178,7 +208,31 @@ def _verdict(fam: ApiFamily, case: Case, sent: _Sent, item: PlanItem, mode: Mode
         findings = list(flow.findings) + findings
     if case.follow_up:
         findings += _judge_follow_up(fam, case, sent.second, limits, attempts, mode, item)
-    return done(Verdict.FAIL if findings else Verdict.PASS, findings)
+    if case.twin:
+        findings += _judge_twin(fam, case, exchange, sent.twin, limits, attempts, mode, item)
+    findings = by_feature(findings, case.feature)
+    return done(verdict_of(findings), findings)
+
+
+def by_feature(findings: list[Finding], feature: str) -> list[Finding]:
+    """A wrong status is filed per feature (`case.status.auth`, `case.status.errors`): a gateway that
+    answers auth errors 500 and one that refuses media are different entries in the catalogue."""
+    return [dataclasses.replace(f, rule=f"{f.rule}.{feature}") if f.rule in (STATUS.id, ERROR_EXPECTED.id) else f
+            for f in findings]
+
+
+def _judge_twin(fam: ApiFamily, case: Case, plain: Exchange, streamed: Exchange | None, limits: Limits,
+                attempts: list[dict[str, Any]], mode: Mode, item: PlanItem) -> list[Finding]:
+    """The streamed twin judged as any reply (its findings at twin.<path>), then the two compared."""
+    if streamed is None:
+        if not fam.streams:
+            return [TWIN.at(twins.PREFIX, f"not sent: {case.api} has no stream form")]
+        return []
+    expectation = expectation_of(case)
+    if gave_up(streamed, limits, expectation):
+        mine = [a for a in attempts if a.get("step") == twins.PREFIX]
+        return [TWIN.at(f"{twins.PREFIX}.$status", _gave_up_reason(streamed, mine, mode, item))]
+    return follow_up.prefixed(judge(fam, streamed, expectation), twins.PREFIX) + twins.compare(fam, plain, streamed)
 
 
 def _send_follow_up(fam: ApiFamily, case: Case, first: Exchange, model: Model, surface: Surface,
@@ -198,12 +252,12 @@ def _judge_follow_up(fam: ApiFamily, case: Case, second: Exchange | None, limits
                      attempts: list[dict[str, Any]], mode: Mode, item: PlanItem) -> list[Finding]:
     assert case.follow_up is not None
     if second is None:
-        return [Finding("case", "follow_up", "not sent: the first reply has no assistant turn to pass back "
-                                             "(an error, a stream or a malformed reply)")]
+        return [FOLLOW_UP.at("follow_up", "not sent: the first reply has no assistant turn to pass back "
+                                          "(an error, a stream or a malformed reply)")]
     expectation = case.follow_up["expect"]
     if gave_up(second, limits, expectation):
         mine = [a for a in attempts if a.get("step") == "follow_up"]
-        return [Finding("case", "follow_up.$status", _gave_up_reason(second, mine, mode, item))]
+        return [FOLLOW_UP.at("follow_up.$status", _gave_up_reason(second, mine, mode, item))]
     return follow_up.prefixed(judge(fam, second, expectation))
 
 

@@ -16,7 +16,9 @@ Rules and their sources (see specs/databricks-invocations.json for the field-lev
 - streams: "Chat and completion endpoints support streaming responses" with the OpenAI-compatible
   ChatCompletionChunk; the stream is judged by OpenAIChat's stream rules (composition, not a copy):
   SSE `data:` chunks, each a chat.completion.chunk, one id per stream, one finish_reason per choice,
-  terminated by `data: [DONE]`, include_usage rules.
+  terminated by `data: [DONE]`, include_usage rules, usage totals; under this API's rule ids
+  (openai_chat's ChatStreamRules declared for it), with no note on the id's form (Databricks documents none).
+- usage totals: total_tokens = prompt_tokens + completion_tokens, OpenAI's CompletionUsage equation.
 - errors: the Databricks REST error object {"error_code", "message", "details"?} (Databricks REST API
   "Errors" page, docs.databricks.com/api/account/errors: "the same shape is returned by every
   Databricks service"; error_code is a string, an integer on some legacy endpoints), or the
@@ -29,17 +31,36 @@ from typing import Any
 
 from conformance.apis.base import ApiFamily, first_dict
 from conformance.apis.contract import Spec
-from conformance.apis.openai_chat.family import DONE, OpenAIChat, text_parts
+from conformance.apis.openai_chat.family import (
+    DONE,
+    FINISH_CLASSES,
+    USAGE_SOURCE,
+    ChatStreamRules,
+    OpenAIChat,
+    stream_findings,
+    text_parts,
+    usage_total,
+)
 from conformance.apis.openai_chat.family import SPEC as CHAT_SPEC
 from conformance.core.exchange import Exchange, Finding, StreamEvent
 from conformance.core.jsonvalues import as_dict, as_list
+from conformance.core.rules import Rule, Severity
 from conformance.load.cases import Case
 
 SPEC = Spec(__package__)
+API = "databricks-invocations"
+REFERENCE = "Databricks, Foundation model REST API reference"
+# OpenAI's chat stream rules under this API's ids: Databricks documents OpenAI's chunks for its streams.
+STREAM_RULES = ChatStreamRules(API, source=f"{REFERENCE}, streaming (OpenAI-compatible ChatCompletionChunk): "
+                                           "OpenAI API reference, Create chat completion `stream`")
+USAGE_TOTAL = Rule(f"{API}.usage.total", Severity.BREAKING,
+                   "a reply's usage.total_tokens is prompt_tokens + completion_tokens",
+                   "a documented equation of the counts; clients bill and budget on total_tokens",
+                   f"{REFERENCE}, Usage (OpenAI's CompletionUsage): {USAGE_SOURCE}")
 
 
 class DatabricksInvocations(ApiFamily):
-    api = "databricks-invocations"
+    api = API
     spec = SPEC
     endpoint = "/{model}/invocations"
     stream_terminator = DONE
@@ -47,9 +68,14 @@ class DatabricksInvocations(ApiFamily):
     # An invocations URL may also end like other families' paths; it is the more specific one.
     recognize_priority = 10
     sdks = ("databricks-sdk", "openai")  # its streams: openai, as Databricks documents
+    finish_classes = FINISH_CLASSES
 
     def __init__(self) -> None:
-        self._chat = OpenAIChat()  # its stream rules and stream summary are the ones Databricks documents
+        super().__init__()
+        self._chat = OpenAIChat()  # its turn and stream summary are the ones Databricks documents
+
+    def stream_twin(self, case: Case) -> Case:
+        return self._chat.stream_twin(case)  # the chat task streams as Chat Completions do
 
     def body(self, case: Case, model: str) -> Any:
         return dict(case.request)  # no `model`: the endpoint name is in the URL
@@ -58,15 +84,16 @@ class DatabricksInvocations(ApiFamily):
     def body_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
         out = SPEC.check("response", body)
         if isinstance(body, dict) and isinstance(body.get("usage"), dict):
-            out += CHAT_SPEC.check("usage", body["usage"], prefix="$.usage")
+            out += CHAT_SPEC.check("usage", body["usage"], prefix="$.usage", rules=f"{API}.usage")
+            out += usage_total(USAGE_TOTAL, body["usage"], "$.usage")
         return out
 
     def stream_rules(self, exchange: Exchange, events: list[StreamEvent]) -> list[Finding]:
-        return self._chat.stream_rules(exchange, events)
+        return stream_findings(exchange, events, STREAM_RULES, self.rules)
 
     def error_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
         if self._openai_style(body):
-            return CHAT_SPEC.check("error", body)
+            return CHAT_SPEC.check("error", body, rules=f"{API}.error")
         return SPEC.check("error", body)
 
     @staticmethod

@@ -34,20 +34,24 @@ Rules and their sources (see docs/contracts.md):
   stream of GenerateContentResponse instances"); with alt=sse each SSE event's data is one of them
   (text/event-stream), otherwise the body is one complete JSON array of them (application/json);
 - usageMetadata ("Metadata on the generation request's token usage") is for the whole request, so a
-  stream reports it at the latest on its last chunk;
+  stream reports it at the latest on its last chunk, and no chunk counts fewer generated tokens
+  (candidatesTokenCount, thoughtsTokenCount) than an earlier one; in every body and chunk
+  totalTokenCount is promptTokenCount (cached content included) + candidatesTokenCount +
+  thoughtsTokenCount + toolUsePromptTokenCount, as every real reply in ../shared/recordings adds up;
 - errors: the Google JSON REST error envelope (cloud.google.com/apis/design/errors, "HTTP mapping"):
   {"error": {"code": <the HTTP status code>, "message", "status": <google.rpc.Code name>, "details"}},
   with status the code whose documented HTTP mapping (google/rpc/code.proto) is that status code.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 from urllib.parse import urlencode
 
 from conformance.apis import sse
 from conformance.apis.base import JSON, ApiFamily, Flow, FlowSession, first_dict, path_of
-from conformance.apis.contract import Spec, event_path, finding
+from conformance.apis.contract import Spec, event_path
 from conformance.apis.gemini import files
 from conformance.apis.gemini.wire import (
     asks_int_enums,
@@ -61,6 +65,7 @@ from conformance.apis.gemini.wire import (
 )
 from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
 from conformance.core.jsonvalues import as_dict, as_list
+from conformance.core.rules import Rule, Severity
 from conformance.load.cases import Case
 from conformance.load.targets import Surface
 
@@ -84,12 +89,74 @@ RPC_HTTP = {
 }
 _INT_ENUM_FINDING = re.compile(r"^-?\d+ is not one of \[")
 
+_B, _D, _N = Severity.BREAKING, Severity.DEVIATION, Severity.NOTE
+_REF = "Gemini API reference, GenerateContentResponse"
+_STREAMING = "Gemini API reference, models.streamGenerateContent"
+FINISH_PRESENT = Rule("gemini.candidate.finish-reason.present", _B,
+                      "a generateContent candidate has a finishReason",
+                      "an empty finishReason means the model has not stopped; a client waits or retries", _REF)
+CANDIDATES_PRESENT = Rule("gemini.candidates.present", _B,
+                          "a reply has candidates unless promptFeedback.blockReason says the prompt was blocked",
+                          "a client gets neither an answer nor a reason", _REF)
+ERROR_CODE = Rule("gemini.error.code.matches-status", _B, "error.code is the HTTP status code",
+                  "clients read the error's code, which then names another error",
+                  "Gemini API troubleshooting guide; google.rpc.Status")
+ERROR_STATUS = Rule("gemini.error.status.matches-status", _B,
+                    "error.status is the google.rpc.Code whose documented HTTP mapping is the reply's status",
+                    "clients branch on error.status (google-genai raises by it)", "google/rpc/code.proto")
+SSE_CUT = Rule("gemini.stream.sse.complete", _B, "every server-sent event ends with a blank line",
+               "an event not closed is dropped by every SSE client: its content is lost",
+               "WHATWG HTML, server-sent events")
+USAGE_LAST = Rule("gemini.stream.usage.on-last-chunk", _B, "the last chunk carries usageMetadata",
+                  "the usage of the whole request is reported on the last chunk; a client has none", _STREAMING)
+USAGE_NEVER_LOWER = Rule("gemini.stream.usage.never-lower", _B,
+                         "a chunk's generated counts (candidatesTokenCount, thoughtsTokenCount) are never lower than "
+                         "an earlier chunk's", "clients keep the last chunk's usage as the request's: a lower count "
+                         "under-reports what was generated", _STREAMING)
+# Not required: a constant promptTokenCount. Gemini itself revises it (and so totalTokenCount) between
+# chunks, up and down: ../shared/recordings/gemini/pai-gem-stream-sse.yaml 15 -> 13,
+# llmg-gem-stream-json-array-tools.yaml #1 89 -> 121, pai-gem-stream-tool-thought-sig.yaml #1 55 -> 257.
+_GENERATED = ("candidatesTokenCount", "thoughtsTokenCount")
+# What totalTokenCount adds up (UsageMetadata): cachedContentTokenCount is not among them, the prompt count
+# already "includes the number of tokens in the cached content"; the recordings' thinking replies count
+# thoughtsTokenCount (otel-vertex-basic: 8 + 433 + 1477 = 1918) and grounded ones toolUsePromptTokenCount
+# (pai-gem-stream-grounding #1: 249 + 240 + 301 + 319 = 1109). An absent count is 0 (proto3 JSON).
+_TOTAL_PARTS = ("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount", "toolUsePromptTokenCount")
+_USAGE_REF = "Gemini API reference, UsageMetadata (totalTokenCount, thoughtsTokenCount, toolUsePromptTokenCount)"
+_TOTAL_TEXT = "totalTokenCount = promptTokenCount + candidatesTokenCount + thoughtsTokenCount + toolUsePromptTokenCount"
+_TOTAL_WHY = "clients bill and budget by totalTokenCount: a total that is not the sum of the counts misreports one"
+USAGE_TOTAL = Rule("gemini.usage.total", _B, _TOTAL_TEXT + " (absent counts are 0)", _TOTAL_WHY, _USAGE_REF)
+STREAM_USAGE_TOTAL = Rule("gemini.stream.usage.total", _B, _TOTAL_TEXT + " in every chunk's usageMetadata",
+                          _TOTAL_WHY, _USAGE_REF)
+FINISH_ONCE = Rule("gemini.stream.finish-reason.once", _B, "a candidate gets one finishReason",
+                   "a client ends the candidate at its first finishReason", _STREAMING)
+FINISH_LAST = Rule("gemini.stream.finish-reason.last", _B,
+                   "a candidate's finishReason is on its last chunk: nothing of it follows",
+                   "a client stops reading the candidate at its finishReason and loses what follows", _STREAMING)
+FINISH_STREAMED = Rule("gemini.stream.finish-reason.present", _B, "every streamed candidate ends with a finishReason",
+                       "a client cannot tell a finished candidate from a cut one", _STREAMING)
+STREAM_CANDIDATES = Rule("gemini.stream.candidates.present", _B,
+                         "a stream carries a candidate unless promptFeedback.blockReason says the prompt was blocked",
+                         "a client gets neither an answer nor a reason", _STREAMING)
+INDEX_UNIQUE = Rule("gemini.candidate.index.unique", _B, "candidate indexes do not repeat in one reply",
+                    "clients key candidates by index", _REF)
+PART_ONE_DATA = Rule("gemini.part.one-data-field", _B, "a Part holds one data field (oneof data)",
+                     "SDKs read one data field per part and drop the others", "content.proto, Part oneof data")
+
 
 class Gemini(ApiFamily):
     api = "gemini"
     spec = SPEC
     endpoint = DEFAULT_PATH
     prompt_tokens_field = "promptTokenCount"  # UsageMetadata
+    # Candidate.finishReason by kind, for stream twins.
+    finish_classes = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "filter", "RECITATION": "filter",
+                      "BLOCKLIST": "filter", "PROHIBITED_CONTENT": "filter", "SPII": "filter", "LANGUAGE": "filter",
+                      "IMAGE_SAFETY": "filter", "MALFORMED_FUNCTION_CALL": "tool", "UNEXPECTED_TOOL_CALL": "tool"}
+
+    def stream_twin(self, case: Case) -> Case:
+        """Streaming is by endpoint (:streamGenerateContent), as SSE (alt=sse) the way the SDKs ask."""
+        return dataclasses.replace(case, stream=True, twin=False, options={**case.options, "alt": "sse"})
     sdks = ("google-genai",)
 
     def is_stream(self, case: Case) -> bool:
@@ -152,16 +219,18 @@ class Gemini(ApiFamily):
             return files.body_rules(exchange, body, call)
         norm, renames = camelize(body)
         found = self._chunk_findings(norm, "$", None, asks_int_enums(exchange.request.url))
+        found += _usage_total(USAGE_TOTAL, as_dict(norm).get("usageMetadata"), "$.usageMetadata")
         if isinstance(norm, dict):
             cands = norm.get("candidates")
             for pos, cand in enumerate(as_list(cands)):
                 if isinstance(cand, dict) and cand.get("finishReason") in UNSET_FINISH:
-                    found.append(finding(f"$.candidates[{pos}].finishReason",
-                                         "a generateContent candidate must have a finishReason "
-                                         "(an empty one means the model has not stopped generating)"))
+                    found.append(FINISH_PRESENT.at(f"$.candidates[{pos}].finishReason",
+                                                   "a generateContent candidate must have a finishReason "
+                                                   "(an empty one means the model has not stopped generating)"))
             if cands in (None, []) and not _blocked(norm):
-                found.append(finding("$.candidates", "no candidates and no promptFeedback.blockReason: the API "
-                                                     "returns no candidates only when the prompt was blocked"))
+                found.append(CANDIDATES_PRESENT.at("$.candidates", "no candidates and no promptFeedback.blockReason: "
+                                                                   "the API returns no candidates only when the prompt "
+                                                                   "was blocked"))
         return [renamed(f, "$", renames) for f in found]
 
     def error_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
@@ -170,10 +239,10 @@ class Gemini(ApiFamily):
         if isinstance(error, dict) and exchange.status >= 400:
             code, status = error.get("code"), error.get("status")
             if isinstance(code, int) and not isinstance(code, bool) and code != exchange.status:
-                out.append(finding("$.error.code", f"must be the HTTP status code {exchange.status}, got {code}"))
+                out.append(ERROR_CODE.at("$.error.code", f"must be the HTTP status code {exchange.status}, got {code}"))
             if isinstance(status, str) and status in RPC_HTTP and RPC_HTTP[status] != exchange.status:
-                out.append(finding("$.error.status", f"{status} maps to HTTP {RPC_HTTP[status]}, "
-                                                     f"but the reply is HTTP {exchange.status}"))
+                out.append(ERROR_STATUS.at("$.error.status", f"{status} maps to HTTP {RPC_HTTP[status]}, "
+                                                             f"but the reply is HTTP {exchange.status}"))
         return out
 
     def stream_content_type(self, exchange: Exchange) -> str:
@@ -182,8 +251,8 @@ class Gemini(ApiFamily):
     def framing_rules(self, exchange: Exchange) -> list[Finding]:
         out = super().framing_rules(exchange)
         if wants_sse(exchange.request.url) and sse_cut_off(exchange.body):
-            out.append(finding("events", "the stream ends inside an event (no blank line after its last data "
-                                         "line), so that event is lost"))
+            out.append(SSE_CUT.at("events", "the stream ends inside an event (no blank line after its last data "
+                                            "line), so that event is lost"))
         return out
 
     def stream_rules(self, exchange: Exchange, events: list[StreamEvent]) -> list[Finding]:
@@ -192,7 +261,7 @@ class Gemini(ApiFamily):
         chunks: list[tuple[int, dict[str, Any], dict]] = []  # (event index, normalized chunk, renames)
         for ev in events:
             if ev.json_error:
-                found.append(finding(event_path(ev.index), ev.json_error, ev.index))
+                found.append(self.rules.event_json.at(event_path(ev.index), ev.json_error, ev.index))
                 continue
             norm, renames = camelize(ev.json)
             prefix = event_path(ev.index)
@@ -201,10 +270,11 @@ class Gemini(ApiFamily):
             if isinstance(norm, dict):
                 chunks.append((ev.index, norm, renames))
         found.extend(self._lifecycle(chunks))
+        found.extend(_usage_rules(chunks))
         last = events[-1]
         if chunks and chunks[-1][0] == last.index and chunks[-1][1].get("usageMetadata") is None:
-            found.append(finding(event_path(last.index), "the last chunk carries no usageMetadata (the usage of "
-                                                         "the whole request)", last.index))
+            found.append(USAGE_LAST.at(event_path(last.index), "the last chunk carries no usageMetadata (the usage "
+                                                                "of the whole request)", last.index))
         return found
 
     @staticmethod
@@ -223,21 +293,22 @@ class Gemini(ApiFamily):
                 finished = cand.get("finishReason") not in UNSET_FINISH
                 if idx in first_finish:
                     if finished:
-                        f = finding(f"{prefix}.candidates[{pos}].finishReason",
-                                    f"candidate {idx} has a second finishReason (first at event "
-                                    f"{first_finish[idx]})", ev)
+                        f = FINISH_ONCE.at(f"{prefix}.candidates[{pos}].finishReason",
+                                           f"candidate {idx} has a second finishReason (first at event "
+                                           f"{first_finish[idx]})", ev)
                     else:
-                        f = finding(f"{prefix}.candidates[{pos}]",
-                                    f"candidate {idx} continues after its finishReason (event {first_finish[idx]})", ev)
+                        f = FINISH_LAST.at(f"{prefix}.candidates[{pos}]",
+                                           f"candidate {idx} continues after its finishReason "
+                                           f"(event {first_finish[idx]})", ev)
                     out.append(renamed(f, prefix, renames))
                 elif finished:
                     first_finish[idx] = ev
         for idx in seen:
             if idx not in first_finish:
-                out.append(finding(f"candidates[{idx}]", f"candidate {idx} never got a finishReason"))
+                out.append(FINISH_STREAMED.at(f"candidates[{idx}]", f"candidate {idx} never got a finishReason"))
         if not seen and not blocked:
-            out.append(finding("events", "no chunk carries a candidate or a promptFeedback.blockReason: the API "
-                                         "returns no candidates only when the prompt was blocked"))
+            out.append(STREAM_CANDIDATES.at("events", "no chunk carries a candidate or a promptFeedback.blockReason: "
+                                                      "the API returns no candidates only when the prompt was blocked"))
         return out
 
     @staticmethod
@@ -252,8 +323,8 @@ class Gemini(ApiFamily):
         for pos, cand, idx in _candidates(norm):
             where = f"{prefix}.candidates[{pos}]"
             if idx in indexes:
-                out.append(finding(f"{where}.index", f"candidate index {idx} repeats "
-                                                     f"candidates[{indexes[idx]}]", event))
+                out.append(INDEX_UNIQUE.at(f"{where}.index", f"candidate index {idx} repeats "
+                                                             f"candidates[{indexes[idx]}]", event))
             indexes.setdefault(idx, pos)
             content = cand.get("content")
             parts = content.get("parts") if isinstance(content, dict) else None
@@ -261,9 +332,9 @@ class Gemini(ApiFamily):
                 if isinstance(part, dict):
                     data = [k for k in DATA_FIELDS if part.get(k) is not None]
                     if len(data) > 1:
-                        out.append(finding(f"{where}.content.parts[{j}]",
-                                           f"a Part holds one data field (oneof data), got "
-                                           f"{' and '.join(data)}", event))
+                        out.append(PART_ONE_DATA.at(f"{where}.content.parts[{j}]",
+                                                    f"a Part holds one data field (oneof data), got "
+                                                    f"{' and '.join(data)}", event))
         return out
 
     # -- summary ---------------------------------------------------------------------------------
@@ -344,6 +415,52 @@ def _text_and_role(cand: dict[str, Any]) -> tuple[str, Any]:
     text = "".join(p["text"] for p in parts
                    if isinstance(p, dict) and isinstance(p.get("text"), str) and p.get("thought") is not True)
     return text, content.get("role") or None
+
+
+
+def _usage_total(rule: Rule, usage: Any, where: str, event: int | None = None) -> list[Finding]:
+    """totalTokenCount is the sum of its parts. Nothing to say when it is absent, or when a count is
+    not a non-negative integer (the schema reports that)."""
+    usage = as_dict(usage)
+    total = usage.get("totalTokenCount")
+    counts = {k: usage.get(k) for k in _TOTAL_PARTS if usage.get(k) is not None}
+    if not _count(total) or not all(_count(v) for v in counts.values()):
+        return []
+    parts = sum(counts.values())
+    if total == parts:
+        return []
+    terms = " + ".join(f"{k} {v}" for k, v in counts.items()) or "the sum of no count"
+    return [rule.at(f"{where}.totalTokenCount", f"totalTokenCount {total} is not {terms} = {parts}", event)]
+
+
+def _usage_rules(chunks: list[tuple[int, dict[str, Any], dict]]) -> list[Finding]:
+    """Each chunk's usage adds up, and no chunk's generated counts are lower than an earlier chunk's (a
+    count left out of a usage that gives others is 0), so the last usage is the request's."""
+    out: list[Finding] = []
+    high: dict[str, tuple[int, int]] = {}  # count -> (highest value so far, event that gave it)
+    for ev, chunk, renames in chunks:
+        usage = as_dict(chunk.get("usageMetadata"))
+        prefix = event_path(ev)
+        found = _usage_total(STREAM_USAGE_TOTAL, usage, f"{prefix}.usageMetadata", ev)
+        if any(k.endswith("TokenCount") for k in usage):  # Vertex AI's first chunks carry only trafficType
+            for key in _GENERATED:
+                value = usage.get(key) or 0
+                if not _count(value):
+                    continue
+                was, at = high.get(key, (0, ev))
+                if value < was:
+                    said = f"{key} {value}" if usage.get(key) is not None else f"{key} absent (0)"
+                    found.append(USAGE_NEVER_LOWER.at(f"{prefix}.usageMetadata.{key}",
+                                                      f"{said} is lower than the {was} of event {at}", ev))
+                else:
+                    high[key] = (value, ev)
+        out += [renamed(f, prefix, renames) for f in found]
+    return out
+
+
+def _count(value: Any) -> bool:
+    """A token count: a non-negative integer."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 FAMILY = Gemini()

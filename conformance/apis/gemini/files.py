@@ -23,6 +23,7 @@ File carries `error` ("Error status if File processing failed").
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -30,13 +31,29 @@ from typing import Any
 from urllib.parse import quote
 
 from conformance.apis.base import ApiFamily, Flow, FlowSession, path_of
-from conformance.apis.contract import Spec, finding
+from conformance.apis.contract import Spec
 from conformance.apis.gemini.wire import camelize, renamed
 from conformance.core.exchange import Exchange, Finding, Request
+from conformance.core.rules import Rule, Severity
 from conformance.load import media
 from conformance.load.cases import Case
 from conformance.load.targets import Surface
 from conformance.load.yamlsource import SourceError
+
+_FILES = "Gemini API reference, Files API (media.upload, files.get, files.delete)"
+UPLOAD = Rule("gemini.files.upload", Severity.BREAKING,
+              "media.upload accepts the file and answers {file: File} with its name",
+              "a client cannot use, get or delete a file the upload did not create", _FILES)
+FILE_READY = Rule("gemini.files.active", Severity.BREAKING,
+                  "an uploaded file becomes ACTIVE with a uri, and files.get answers it",
+                  "a request can use a file only by the uri of an ACTIVE File", _FILES)
+FILE_FIELD = Rule("gemini.files.field", Severity.BREAKING, "the File has the field a request uses (uri, mimeType...)",
+                  "a request built from the File lacks what it must name", _FILES)
+FILE_NAME = Rule("gemini.files.get.same-name", Severity.BREAKING, "files.get of a name returns that File",
+                 "a client reads the state of another file", _FILES)
+DELETE = Rule("gemini.files.delete", Severity.BREAKING, "files.delete deletes the uploaded file",
+              "the file stays until it expires, 48 hours after upload", _FILES)
+
 
 SPEC = Spec(__package__)
 UPLOAD_PATH = "/upload/v1beta/files"
@@ -74,27 +91,28 @@ def prepare(fam: ApiFamily, case: Case, request: Request, session: FlowSession) 
     display = opts.get("display_name") or f"conformance {opts['media']}"
     ex = _step(flow, fam, session, "files.upload", upload_request(surface, data, mime, display))
     if not 200 <= ex.status < 300:
-        return flow.stop("files.upload", f"POST {path_of(ex.request.url)} -> HTTP {ex.status}: the upload was "
-                                         "refused, so the file was never used")
+        return flow.stop(UPLOAD, "files.upload", f"POST {path_of(ex.request.url)} -> HTTP {ex.status}: the upload "
+                                                 "was refused, so the file was never used")
     file = file_of(ex, "upload")
     if file is None:
-        return flow.stop("files.upload", "the reply carries no File ({file: File}), so the flow cannot go on")
+        return flow.stop(UPLOAD, "files.upload", "the reply carries no File ({file: File}), so the flow cannot go on")
     name = file.get("name")
     if not isinstance(name, str) or not name:
-        return flow.stop("files.upload.file.name", "the created File has no name, so it cannot be got, used "
-                                                   "or deleted (files.get and files.delete take it)")
+        return flow.stop(UPLOAD, "files.upload.file.name", "the created File has no name, so it cannot be got, "
+                                                           "used or deleted (files.get and files.delete take it)")
     flow.cleanup = lambda s: _delete(fam, s, surface, name, "files.delete", best_effort=True)
     where = "files.upload.file"
     if not file.get("uri"):
-        flow.findings.append(finding(f"{where}.uri", "the created File has no uri (a request uses the file by "
-                                                     "it, as FileData.fileUri)"))
+        flow.findings.append(FILE_READY.at(f"{where}.uri", "the created File has no uri (a request uses the file "
+                                                           "by it, as FileData.fileUri)"))
     within = _bound(opts, session)
     every = float(opts.get("poll_every_s", POLL_EVERY_S))
     started, polls = session.now(), 0
     while file.get("state") != "ACTIVE":
         state = file.get("state") or "STATE_UNSPECIFIED"
         if state == "FAILED":
-            return flow.stop(f"{where}.state", f"the file's processing FAILED: {_status_text(file.get('error'))}")
+            return flow.stop(FILE_READY, f"{where}.state",
+                             f"the file's processing FAILED: {_status_text(file.get('error'))}")
         waited = session.now() - started
         if waited + every > within:
             flow.error = (f"files.get: {name} was still {state} after {waited:.0f}s and {polls} "
@@ -107,17 +125,18 @@ def prepare(fam: ApiFamily, case: Case, request: Request, session: FlowSession) 
         polls += 1
         ex = _step(flow, fam, session, where, Request(method="GET", url=file_url(surface, name), headers={}))
         if not 200 <= ex.status < 300:
-            return flow.stop(where, f"GET {path_of(ex.request.url)} -> HTTP {ex.status}: the uploaded file "
-                                    "could not be got")
+            return flow.stop(FILE_READY, where, f"GET {path_of(ex.request.url)} -> HTTP {ex.status}: the uploaded "
+                                                "file could not be got")
         got = file_of(ex, "get")
         if got is None:
-            return flow.stop(where, "the reply is not a File, so the file's state cannot be known")
+            return flow.stop(FILE_READY, where, "the reply is not a File, so the file's state cannot be known")
         if got.get("name") not in (None, name):
-            flow.findings.append(finding(f"{where}.name", f"files.get of {name} returned the File {got['name']!r}"))
+            flow.findings.append(FILE_NAME.at(f"{where}.name",
+                                              f"files.get of {name} returned the File {got['name']!r}"))
         file = got
     uri = file.get("uri")
     if not isinstance(uri, str) or not uri:
-        return flow.stop(f"{where}.uri", "the ACTIVE File has no uri, so no request can use it")
+        return flow.stop(FILE_READY, f"{where}.uri", "the ACTIVE File has no uri, so no request can use it")
     if opts.get("delete_before_use"):
         flow.cleanup = None
         ex = _delete_step(fam, flow, session, surface, name)
@@ -125,8 +144,8 @@ def prepare(fam: ApiFamily, case: Case, request: Request, session: FlowSession) 
             return flow
     body, missing = _fill(request.json_body, file)
     if missing:
-        return flow.stop(f"{where}.{missing}", f"the request uses {{{PLACEHOLDER}: {missing}}} but the File has "
-                                               f"no {missing}")
+        return flow.stop(FILE_FIELD, f"{where}.{missing}",
+                         f"the request uses {{{PLACEHOLDER}: {missing}}} but the File has no {missing}")
     flow.request = Request(method=request.method, url=request.url, headers=dict(request.headers),
                            json_body=body, stream=request.stream)
     return flow
@@ -136,7 +155,8 @@ def _delete_step(fam: ApiFamily, flow: Flow, session: FlowSession, surface: Surf
     """files.delete before the use: a step like the others, whose refusal stops the flow."""
     ex = _step(flow, fam, session, "files.delete", Request(method="DELETE", url=file_url(surface, name), headers={}))
     if not 200 <= ex.status < 300:
-        flow.stop("files.delete", f"DELETE {path_of(ex.request.url)} -> HTTP {ex.status}: the file was not deleted")
+        flow.stop(DELETE, "files.delete",
+                  f"DELETE {path_of(ex.request.url)} -> HTTP {ex.status}: the file was not deleted")
     return ex
 
 
@@ -149,8 +169,8 @@ def _delete(fam: ApiFamily, session: FlowSession, surface: Surface, name: str, s
         return []
     out = step_findings(fam, ex, step)
     if not 200 <= ex.status < 300:
-        out.insert(0, finding(step, f"DELETE {path_of(ex.request.url)} -> HTTP {ex.status}: the uploaded file was "
-                                    "not deleted (it stays until it expires, 48 hours after upload)"))
+        out.insert(0, DELETE.at(step, f"DELETE {path_of(ex.request.url)} -> HTTP {ex.status}: the uploaded file "
+                                      "was not deleted (it stays until it expires, 48 hours after upload)"))
     return out
 
 
@@ -213,7 +233,7 @@ def _at(step: str, f: Finding) -> Finding:
         path = step + path[1:]
     else:
         path = f"{step}.{path}"
-    return Finding(f.layer, path, f.message, f.event)
+    return dataclasses.replace(f, path=path)
 
 
 def file_of(exchange: Exchange, call: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@ parameters that change a reply's format (alt=sse, enum-encoding=int), and the JS
 stream asked for without alt=sse."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -142,4 +143,4 @@ def renamed(f: Finding, prefix: str, renames: dict) -> Finding:
                      int(m.group(2)) if m.group(2) is not None else json.loads(m.group(3)))
         pos = m.end()
     original = [renames.get(tuple(parts[:i + 1]), p) if isinstance(p, str) else p for i, p in enumerate(parts)]
-    return Finding(f.layer, contract.json_path(original, prefix), f.message, f.event)
+    return dataclasses.replace(f, path=contract.json_path(original, prefix))

@@ -20,7 +20,12 @@ Rules and their sources (see docs/contracts.md):
   resources/embeddings.py: np.frombuffer(base64.b64decode(data), dtype="float32"); little-endian on
   every platform the SDKs run on). A decoded length that is not a whole number of 4-byte values
   cannot be such a vector. The string is decoded strictly as RFC 4648 base64 (section 3.1: no line
-  feeds; 3.3: characters outside the alphabet are not ignored; padding as section 4 says).
+  feeds; 3.3: characters outside the alphabet are not ignored; padding as section 4 says);
+- usage: CreateEmbeddingResponse.usage, prompt_tokens and total_tokens; nothing is generated, so the
+  total is the prompt's count (the recorded OpenAI reply: 9 and 9).
+
+Each rule is a module-level `Rule` (core/rules.py); error envelopes are checked with the chat spec's
+ErrorResponse under this API's ids (`openai-embeddings.error...`).
 
 Options read from case files: none.
 """
@@ -31,19 +36,57 @@ import binascii
 from typing import Any
 
 from conformance.apis.base import ApiFamily
-from conformance.apis.contract import Spec, finding
+from conformance.apis.contract import Spec
 from conformance.apis.openai_chat.family import SPEC as CHAT_SPEC
+from conformance.apis.openai_chat.family import usage_total
 from conformance.apis.profiles import CORE, EXTENDED
 from conformance.core.exchange import Exchange, Finding
 from conformance.core.jsonvalues import as_dict, as_list
+from conformance.core.rules import Rule, Severity
 
 SPEC = Spec(__package__)
+API = "openai-embeddings"
 FLOAT32_BYTES = 4
 ENCODINGS = ("float", "base64")
 
+# What the reply's data must be, given the request; a client pairs vectors with inputs and reads them as asked.
+_REQUEST = "CreateEmbeddingRequest"
+COUNT = Rule(f"{API}.data.count", Severity.BREAKING, "data holds one embedding per input",
+             "a client pairs the i-th vector with the i-th input; a missing or extra one misaligns them",
+             f"{_REQUEST}.input (a string or a token array is one input, an array of them one per item); "
+             "CreateEmbeddingResponse.data")
+INDEX_UNIQUE = Rule(f"{API}.data.index.unique", Severity.BREAKING, "each Embedding.index appears once",
+                    "clients place each vector at its index; two at one index lose one of them",
+                    "Embedding.index, \"The index of the embedding in the list of embeddings\"")
+INDEX_RANGE = Rule(f"{API}.data.index.range", Severity.BREAKING, "n embeddings carry the indexes 0..n-1",
+                   "clients place each vector at its index; an index outside the list has no input",
+                   "Embedding.index, \"The index of the embedding in the list of embeddings\"")
+ENCODING = Rule(f"{API}.data.embedding.encoding", Severity.BREAKING,
+                "each embedding is in the requested encoding_format: float an array, base64 a string",
+                "the SDKs decode base64 only when they asked for it; the other form is not a vector to them",
+                f"{_REQUEST}.encoding_format, \"The format to return the embeddings in. Can be either float or "
+                "base64\" (default float)")
+BASE64 = Rule(f"{API}.data.embedding.base64", Severity.BREAKING,
+              "a base64 embedding is strict RFC 4648 base64 of whole float32 values",
+              "the SDKs decode it with b64decode and frombuffer(float32), which fail on anything else",
+              "openai-python resources/embeddings.py (np.frombuffer(base64.b64decode(data), dtype=\"float32\")); "
+              "RFC 4648 sections 3.1, 3.3, 4")
+DIMENSIONS = Rule(f"{API}.data.embedding.dimensions", Severity.BREAKING,
+                  "with dimensions in the request, every embedding has that many values",
+                  "clients size their vector store by the dimensions they asked for",
+                  f"{_REQUEST}.dimensions, \"The number of dimensions the resulting output embeddings should have\"")
+SAME_DIMENSION = Rule(f"{API}.data.embedding.same-dimension", Severity.BREAKING,
+                      "every embedding of one reply has the same number of values",
+                      "one model makes one vector length; clients compare vectors of one reply with each other",
+                      "Embedding.embedding, \"The length of vector depends on the model\" (a request names one model)")
+USAGE_TOTAL = Rule(f"{API}.usage.total", Severity.BREAKING, "usage.total_tokens equals usage.prompt_tokens",
+                   "an embedding generates no tokens, so the documented total is the prompt's; clients bill on it",
+                   "CreateEmbeddingResponse.usage: prompt_tokens, \"The number of tokens used by the prompt\"; "
+                   "total_tokens, \"The total number of tokens used by the request\"")
+
 
 class OpenAIEmbeddings(ApiFamily):
-    api = "openai-embeddings"
+    api = API
     spec = SPEC
     endpoint = "/embeddings"
     streams = False  # the API never streams
@@ -55,16 +98,19 @@ class OpenAIEmbeddings(ApiFamily):
         out = SPEC.check("response", body)
         if isinstance(body, dict) and isinstance(body.get("data"), list):
             out += self._data_rules(_request_body(exchange), body["data"])
+        if isinstance(body, dict):
+            out += usage_total(USAGE_TOTAL, body.get("usage"), "$.usage", parts=("prompt_tokens",))
         return out
 
     def error_rules(self, exchange: Exchange, body: Any) -> list[Finding]:
-        return CHAT_SPEC.check("error", body)  # ErrorResponse is one definition for every OpenAI endpoint
+        # ErrorResponse is one definition for every OpenAI endpoint; its findings name this API.
+        return CHAT_SPEC.check("error", body, rules=f"{API}.error")
 
     def _data_rules(self, request: dict[str, Any], data: list[Any]) -> list[Finding]:
         out: list[Finding] = []
         want = expected_count(request.get("input"))
         if want is not None and len(data) != want:
-            out.append(finding("$.data", f"expected {want} embedding{'s' if want != 1 else ''} "
+            out.append(COUNT.at("$.data", f"expected {want} embedding{'s' if want != 1 else ''} "
                                          f"(one per input), got {len(data)}"))
         # Indexes: n items carry 0..n-1, each once. Items whose index is not an integer are left to
         # the schema's finding.
@@ -74,14 +120,15 @@ class OpenAIEmbeddings(ApiFamily):
             if not isinstance(index, int) or isinstance(index, bool):
                 continue
             if index in first_at:
-                out.append(finding(f"$.data[{i}].index",
-                                   f"index {index} appears more than once (first at $.data[{first_at[index]}])"))
+                first = f"$.data[{first_at[index]}]"
+                out.append(INDEX_UNIQUE.at(f"$.data[{i}].index",
+                                           f"index {index} appears more than once (first at {first})"))
                 continue
             first_at[index] = i
             if not 0 <= index < len(data):
-                out.append(finding(f"$.data[{i}].index",
-                                   f"index {index} is out of range: {len(data)} items carry indexes "
-                                   f"0..{len(data) - 1}"))
+                out.append(INDEX_RANGE.at(f"$.data[{i}].index",
+                                          f"index {index} is out of range: {len(data)} items carry indexes "
+                                          f"0..{len(data) - 1}"))
         encoding = requested_encoding(request)
         dims = request.get("dimensions")
         dims = dims if isinstance(dims, int) and not isinstance(dims, bool) else None
@@ -90,24 +137,24 @@ class OpenAIEmbeddings(ApiFamily):
             vector = item.get("embedding") if isinstance(item, dict) else None
             where = f"$.data[{i}].embedding"
             if isinstance(vector, list) and encoding == "base64":
-                out.append(finding(where, "encoding_format \"base64\" was requested but the embedding is an "
-                                          "array of floats, not a base64 string"))
+                out.append(ENCODING.at(where, "encoding_format \"base64\" was requested but the embedding is an "
+                                              "array of floats, not a base64 string"))
             elif isinstance(vector, str) and encoding == "float":
                 asked = "was requested" if "encoding_format" in request else "is the default"
-                out.append(finding(where, f"encoding_format \"float\" {asked} but the embedding is a string, "
-                                          "not an array of floats"))
+                out.append(ENCODING.at(where, f"encoding_format \"float\" {asked} but the embedding is a string, "
+                                              "not an array of floats"))
             dim, problem = dimension_of(vector)
             if problem:
-                out.append(finding(where, problem))
+                out.append(BASE64.at(where, problem))
             if dim is None:
                 continue
             if dims is not None and dim != dims:
-                out.append(finding(where, f"has {dim} dimensions but the request asked for dimensions {dims}"))
+                out.append(DIMENSIONS.at(where, f"has {dim} dimensions but the request asked for dimensions {dims}"))
             if reference is None:
                 reference = (i, dim)
             elif dim != reference[1]:
-                out.append(finding(where, f"has {dim} dimensions but $.data[{reference[0]}].embedding has "
-                                          f"{reference[1]}; the vectors of one reply share one dimension"))
+                out.append(SAME_DIMENSION.at(where, f"has {dim} dimensions but $.data[{reference[0]}].embedding has "
+                                                    f"{reference[1]}; the vectors of one reply share one dimension"))
         return out
 
     # -- summary ---------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ Rules (field-level ones in spec.json):
   `data: [DONE]` with nothing after it; the deltas joined equal the request's `text`;
 - errors: $defs/error, {"error": {"code", "message"}}.
 
+Every rule written here is a module-level `Rule` (conformance/core/rules.py), breaking: a client of
+the toy relies on each.
+
 Options read from case files: none.
 """
 from __future__ import annotations
@@ -16,16 +19,30 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.apis.base import ApiFamily
-from conformance.apis.contract import Spec, event_path, finding
+from conformance.apis.contract import Spec, event_path
 from conformance.apis.profiles import CORE, EXTENDED
 from conformance.core.exchange import Exchange, Finding, StreamEvent
+from conformance.core.rules import Rule, Severity
 
 SPEC = Spec(__package__)
 DONE = "[DONE]"
+API = "toy-echo"
+SOURCE = "this folder's docstring (a made-up API)"
+
+ECHO = Rule(f"{API}.text.echo", Severity.BREAKING, "the reply's text equals the request's text",
+            "an echo that differs from what was sent is the API's one promise broken", SOURCE)
+DONE_PRESENT = Rule(f"{API}.stream.done.present", Severity.BREAKING, "a stream ends with data: [DONE]",
+                    "a client cannot tell a complete stream from a cut one without it", SOURCE)
+DONE_LAST = Rule(f"{API}.stream.done.last", Severity.BREAKING, "no event follows data: [DONE]",
+                 "clients stop reading at [DONE] and lose what comes after it", SOURCE)
+ID_SAME = Rule(f"{API}.stream.id.same", Severity.BREAKING, "every chunk of a stream has the same id",
+               "a changing id splits one answer in two", SOURCE)
+STREAM_ECHO = Rule(f"{API}.stream.text.echo", Severity.BREAKING, "the deltas joined equal the request's text",
+                   "a streamed echo that differs from what was sent is the API's one promise broken", SOURCE)
 
 
 class ToyEcho(ApiFamily):
-    api = "toy-echo"
+    api = API
     spec = SPEC
     endpoint = "/echo"
     stream_terminator = DONE
@@ -39,28 +56,29 @@ class ToyEcho(ApiFamily):
         sent = _sent_text(exchange)
         if isinstance(body, dict) and isinstance(body.get("text"), str) and sent is not None \
                 and body["text"] != sent:
-            out.append(finding("$.text", f"the echo {body['text']!r} differs from the request's text {sent!r}"))
+            out.append(ECHO.at("$.text", f"the echo {body['text']!r} differs from the request's text {sent!r}"))
         return out
 
     def stream_rules(self, exchange: Exchange, events: list[StreamEvent]) -> list[Finding]:
         out = []
         done_at = [ev.index for ev in events if ev.data == DONE]
         if not done_at:
-            out.append(finding("events", "stream ended without the data: [DONE] terminator"))
+            out.append(DONE_PRESENT.at("events", "stream ended without the data: [DONE] terminator"))
         elif done_at[0] != events[-1].index:
-            out.append(finding(event_path(done_at[0] + 1), "events after the [DONE] terminator", done_at[0] + 1))
+            out.append(DONE_LAST.at(event_path(done_at[0] + 1), "events after the [DONE] terminator", done_at[0] + 1))
         chunks = [ev for ev in events if ev.data != DONE]
         for ev in chunks:
             if ev.json_error:
-                out.append(finding(event_path(ev.index), ev.json_error, ev.index))
+                out.append(self.rules.event_json.at(event_path(ev.index), ev.json_error, ev.index))
             else:
                 out += SPEC.check("chunk", ev.json, prefix=event_path(ev.index), event=ev.index)
         ids = {ev.json["id"] for ev in chunks if isinstance(ev.json, dict) and isinstance(ev.json.get("id"), str)}
         if len(ids) > 1:
-            out.append(finding("events[*].id", f"chunks carry {len(ids)} different ids; a stream has one"))
+            out.append(ID_SAME.at("events[*].id", f"chunks carry {len(ids)} different ids; a stream has one"))
         sent = _sent_text(exchange)
         if sent is not None and done_at and _joined(events) != sent:
-            out.append(finding("events", f"the deltas join to {_joined(events)!r}, not the request's text {sent!r}"))
+            out.append(STREAM_ECHO.at("events",
+                                      f"the deltas join to {_joined(events)!r}, not the request's text {sent!r}"))
         return out
 
     # -- summary ---------------------------------------------------------------------------------
