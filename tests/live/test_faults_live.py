@@ -26,7 +26,7 @@ LIMITS = (f"limits: {{concurrency: 1, connect_timeout_s: 5, first_byte_timeout_s
 # reason or a finding, upper bound in seconds on the test's time spent sending)
 PLAN = {
     "text/plain-text": ("Name one colour", dict(fault="status", status=503, times=1), "baseline", "", 5),
-    "text/temperature-zero": ('"temperature": 0', dict(fault="reset", after_bytes=30), "error",
+    "text/temperature-zero": ('"temperature": 0, "max_tokens": 12', dict(fault="reset", after_bytes=30), "error",
                               "connection broken after 30 bytes of the body", EVENT),
     "text/temperature-high": ('"temperature": 2', dict(fault="stall", seconds=600), "error",
                               f"no reply: no response headers within {FIRST_BYTE:g}s", FIRST_BYTE),
@@ -34,7 +34,7 @@ PLAN = {
                             "stream ended without the data: [DONE] terminator", EVENT),
     "stream/stream-max-tokens": ("poem about the sea", dict(fault="stall_stream", events=2, seconds=600), "error",
                                  f"nothing received for {EVENT:g}s", EVENT),
-    "multi-turn/two-turns": ("What is 2 + 2", dict(fault="invalid_json"), "fail", "body is not JSON", 5),
+    "multi-turn/two-turns": ("How can I help you today", dict(fault="invalid_json"), "fail", "body is not JSON", 5),
     "system/system-prompt": ("capital of France", dict(fault="content_type"), "fail",
                              "expected application/json, got text/html", EVENT),
     "text/max-tokens-length": ("lighthouse keeper", dict(fault="status", status=429, retry_after=1), "error",
