@@ -2,7 +2,7 @@
 that should be an object or a list is read as one only when it is one."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 # JSON Schema's type names, most specific first (a bool is an int in Python, JSON keeps them apart).
 _KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
@@ -13,6 +13,11 @@ _KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
 def json_type(value: Any) -> str | None:
     """The JSON Schema type name of a decoded JSON value; None for anything JSON cannot hold."""
     return next((name for kind, name in _KINDS if isinstance(value, kind)), None)
+
+
+def is_int(value: Any) -> TypeGuard[int]:
+    """Whether `value` is a JSON integer (a bool is an int in Python, not in JSON)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from conformance.apis.base import ApiFamily
 from conformance.core.exchange import Exchange, Finding
-from conformance.core.jsonvalues import as_dict
+from conformance.core.jsonvalues import as_dict, is_int
 
 PREFIX = "twin"  # the streamed twin's findings are at twin.<path>
 
@@ -37,7 +37,7 @@ def compare(fam: ApiFamily, plain: Exchange, streamed: Exchange) -> list[Finding
 
 def _count(summary: dict[str, Any], field: str) -> int | None:
     value = as_dict(summary.get("usage")).get(field)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if is_int(value) else None
 
 
 def _finish_kind(fam: ApiFamily, reason: Any) -> str | None:

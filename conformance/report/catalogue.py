@@ -18,6 +18,7 @@ from conformance.core import rules
 from conformance.core.exchange import Finding
 from conformance.core.results import Result
 from conformance.core.rules import Rule, Severity
+from conformance.core.text import clip as text_clip
 
 # A message or an error reply's text is evidence, not the report: past this it is cut (with "...").
 TEXT_LIMIT = 300
@@ -26,9 +27,8 @@ _EXPECTED_GOT = re.compile(r"^expected (?P<expected>.+), got (?P<got>.+)$", re.S
 
 
 def clip(text: str, limit: int = TEXT_LIMIT) -> str:
-    """`text` on one line, at most `limit` characters."""
-    one_line = " ".join(str(text).split())
-    return one_line if len(one_line) <= limit else one_line[:limit - 3] + "..."
+    """`text` on one line, at most `limit` characters (TEXT_LIMIT by default)."""
+    return text_clip(text, limit)
 
 
 def split_expected(message: str) -> tuple[str, str] | None:

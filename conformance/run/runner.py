@@ -15,6 +15,7 @@ from conformance.apis.base import ApiFamily, Flow
 from conformance.core.exchange import Exchange, Finding, Request
 from conformance.core.modes import Mode
 from conformance.core.results import Verdict, verdict_of
+from conformance.core.text import clip
 from conformance.judge import twins
 from conformance.judge.verdict import ERROR_EXPECTED, FOLLOW_UP, STATUS, TWIN, expectation_of, judge, status_spec
 from conformance.load import expect, follow_up, media
@@ -52,8 +53,7 @@ def error_text(fam: ApiFamily, exchange: Exchange | None) -> str:
         text = json.dumps(err, ensure_ascii=False)
     else:
         text = exchange.body.decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text if len(text) <= ERROR_TEXT_LIMIT else text[:ERROR_TEXT_LIMIT - 3] + "..."
+    return clip(text, ERROR_TEXT_LIMIT)
 
 
 def rerecord_command(item: PlanItem) -> str:

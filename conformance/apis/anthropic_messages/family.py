@@ -54,7 +54,7 @@ from urllib.parse import parse_qs, urlsplit
 from conformance.apis.base import ApiFamily
 from conformance.apis.contract import CommonRules, Spec, event_path
 from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
-from conformance.core.jsonvalues import as_dict, json_type
+from conformance.core.jsonvalues import as_dict, is_int, json_type
 from conformance.core.rules import Rule, Severity
 
 SPEC = Spec(__package__)
@@ -274,10 +274,6 @@ def _tool_id_note(block: dict[str, Any], where: str, event: int | None = None) -
     return []
 
 
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _kind(ev: StreamEvent) -> Any:
     return ev.json.get("type") if isinstance(ev.json, dict) else None
 
@@ -352,7 +348,7 @@ class _Lifecycle:
             message = as_dict(data.get("message"))
             self.start_usage = as_dict(message.get("usage"))
             self.start_usage_at = i
-            self.counts = {k: (v, i) for k, v in self.start_usage.items() if _count(v)}
+            self.counts = {k: (v, i) for k, v in self.start_usage.items() if is_int(v)}
             self.out.extend(_id_notes(message, event_path(i, "$.message"), i))
 
     def _block_event_order(self, i: int, kind: str) -> None:
@@ -362,7 +358,7 @@ class _Lifecycle:
 
     def on_content_block_start(self, i: int, data: dict[str, Any]) -> None:
         idx = data.get("index")
-        if not isinstance(idx, int) or isinstance(idx, bool):
+        if not is_int(idx):
             return
         self._block_event_order(i, "content_block_start")
         if idx in self.blocks:
@@ -379,7 +375,7 @@ class _Lifecycle:
 
     def _open_block(self, i: int, idx: Any, what: str, closed: Rule = BLOCK_OPEN) -> dict[str, Any] | None:
         """The open block `idx` names; a finding (`closed` for a block already stopped) when there is none."""
-        if not isinstance(idx, int) or isinstance(idx, bool):
+        if not is_int(idx):
             return None
         block = self.blocks.get(idx)
         if block is None:
@@ -450,11 +446,11 @@ class _Lifecycle:
         """Cumulative counts: each is at least the last one reported (message_start's, then each message_delta's)."""
         for key, value in sorted(usage.items()):
             before = self.counts.get(key)
-            if _count(value) and before is not None and value < before[0]:
+            if is_int(value) and before is not None and value < before[0]:
                 where = "message_start's" if before[1] == self.start_usage_at else "an earlier message_delta's"
                 self.add(USAGE_MONOTONIC, i, f"$.usage.{key}",
                          f"{value} is lower than {where} {before[0]} (event {before[1]}); usage counts are cumulative")
-            if _count(value):
+            if is_int(value):
                 self.counts[key] = (value, i)
 
     def on_message_stop(self, i: int, data: dict[str, Any]) -> None:
@@ -483,7 +479,7 @@ class _Lifecycle:
                      "no message_delta carries a stop_reason; it is non-null in every streamed message but "
                      "message_start's")
         final = self.last_usage.get("input_tokens")
-        if self.start_usage_at is not None and self.start_usage.get("input_tokens") == 0 and _count(final) and final:
+        if self.start_usage_at is not None and self.start_usage.get("input_tokens") == 0 and is_int(final) and final:
             self.add(USAGE_START_INPUT, self.start_usage_at, "$.message.usage.input_tokens",
                      f"message_start reports 0 input tokens, the final usage {final}")
         if self.stopped_at is None:

@@ -64,7 +64,7 @@ from conformance.apis.gemini.wire import (
     wants_sse,
 )
 from conformance.core.exchange import Exchange, Finding, Request, StreamEvent
-from conformance.core.jsonvalues import as_dict, as_list
+from conformance.core.jsonvalues import as_dict, as_list, is_int
 from conformance.core.rules import Rule, Severity
 from conformance.load.cases import Case
 from conformance.load.targets import Surface
@@ -238,7 +238,7 @@ class Gemini(ApiFamily):
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict) and exchange.status >= 400:
             code, status = error.get("code"), error.get("status")
-            if isinstance(code, int) and not isinstance(code, bool) and code != exchange.status:
+            if is_int(code) and code != exchange.status:
                 out.append(ERROR_CODE.at("$.error.code", f"must be the HTTP status code {exchange.status}, got {code}"))
             if isinstance(status, str) and status in RPC_HTTP and RPC_HTTP[status] != exchange.status:
                 out.append(ERROR_STATUS.at("$.error.status", f"{status} maps to HTTP {RPC_HTTP[status]}, "
@@ -393,7 +393,7 @@ def _candidates(chunk: dict[str, Any]):
         idx = cand.get("index")
         if idx is None:
             idx = 0
-        if isinstance(idx, int) and not isinstance(idx, bool):
+        if is_int(idx):
             yield pos, cand, idx
 
 
@@ -460,7 +460,7 @@ def _usage_rules(chunks: list[tuple[int, dict[str, Any], dict]]) -> list[Finding
 
 def _count(value: Any) -> bool:
     """A token count: a non-negative integer."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return is_int(value) and value >= 0
 
 
 FAMILY = Gemini()

@@ -33,7 +33,7 @@ from typing import Any
 from conformance.apis.base import ApiFamily, first_dict
 from conformance.apis.contract import CommonRules, Spec, event_path
 from conformance.core.exchange import Exchange, Finding, StreamEvent
-from conformance.core.jsonvalues import as_dict, as_list
+from conformance.core.jsonvalues import as_dict, as_list, is_int
 from conformance.core.rules import Rule, Severity
 from conformance.load.cases import Case
 
@@ -321,7 +321,7 @@ def usage_total(rule: Rule, usage: Any, path: str, event: int | None = None,
     ones in prompt_tokens (CompletionUsage's details break those counts down), so they add nothing."""
     usage = as_dict(usage)
     counts = [usage.get(k) for k in ("total_tokens", *parts)]
-    if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+    if not all(is_int(c) for c in counts):
         return []
     total, *summed = counts
     if total == sum(summed):

@@ -20,12 +20,12 @@ Case options (`options:` in a case file):
 from __future__ import annotations
 
 import functools
-from typing import Any, TypeGuard
+from typing import Any
 
 from conformance.apis.base import ApiFamily
 from conformance.apis.contract import Spec, event_path
 from conformance.core.exchange import Exchange, Finding, StreamEvent
-from conformance.core.jsonvalues import as_dict, as_list
+from conformance.core.jsonvalues import as_dict, as_list, is_int
 from conformance.core.rules import Rule, Severity
 from conformance.load.cases import Case
 
@@ -253,10 +253,6 @@ def _type(ev: StreamEvent) -> Any:
     return ev.json.get("type") if isinstance(ev.json, dict) else None
 
 
-def _int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 # -- lifecycle ------------------------------------------------------------------------------------------
 
 def _lifecycle(events: list[StreamEvent], typed: list[StreamEvent]) -> list[Finding]:
@@ -336,13 +332,13 @@ def _sequence_rules(typed: list[StreamEvent]) -> list[Finding]:
     is reported by the schema; the events on either side of it are not compared (that would report it twice)."""
     out = []
     seq0 = typed[0].json.get("sequence_number") if typed else None
-    if _int(seq0) and seq0 != 0:
+    if is_int(seq0) and seq0 != 0:
         out.append(SEQ_START.at(event_path(typed[0].index, "$.sequence_number"),
                                 f"the first event's sequence_number is {seq0}, not 0", typed[0].index))
     prev: StreamEvent | None = None
     for ev in typed:
         seq = ev.json.get("sequence_number")
-        if not _int(seq):
+        if not is_int(seq):
             prev = None
             continue
         if prev is not None:
@@ -397,12 +393,12 @@ class _Outputs:
                                               f"{kind} names item {item_id!r}, which was {state}", ev.index))
             return
         self._same_index(ev, item_id, known, kind)
-        if _int(ev.json.get("content_index")):
+        if is_int(ev.json.get("content_index")):
             self._part(ev, item_id, kind)
 
     def _same_index(self, ev: StreamEvent, item_id: str, known: dict[str, Any], kind: str) -> None:
         index = ev.json.get("output_index")
-        if _int(index) and index != known["index"]:
+        if is_int(index) and index != known["index"]:
             self.out.append(ITEM_INDEX.at(event_path(ev.index, "$.output_index"),
                                           f"{kind} puts item {item_id!r} at output_index {index}, added at "
                                           f"{known['index']} (event {known['added']})", ev.index))
@@ -451,7 +447,7 @@ def _output_rules(typed: list[StreamEvent]) -> list[Finding]:
 
 def _indexes(data: dict) -> tuple[int, int] | None:
     oi, ci = data.get("output_index"), data.get("content_index")
-    return (oi, ci) if _int(oi) and _int(ci) else None
+    return (oi, ci) if is_int(oi) and is_int(ci) else None
 
 
 def _text_rules(typed: list[StreamEvent]) -> list[Finding]:
@@ -525,7 +521,7 @@ def _argument_rules(typed: list[StreamEvent]) -> list[Finding]:
 def _usage_total(rule: Rule, usage: Any, where: str, event: int | None = None) -> list[Finding]:
     """total_tokens = input_tokens + output_tokens, when all three are integers (the schema types them)."""
     u = as_dict(usage)
-    counts = [n for n in (u.get("input_tokens"), u.get("output_tokens"), u.get("total_tokens")) if _int(n)]
+    counts = [n for n in (u.get("input_tokens"), u.get("output_tokens"), u.get("total_tokens")) if is_int(n)]
     if len(counts) < 3:
         return []
     given, taken, total = counts
