@@ -10,7 +10,7 @@ from conformance import apis
 from conformance.core.modes import Mode
 from conformance.core.results import Result, Shape
 from conformance.core.rules import Severity
-from conformance.report import baseline, diff, document, levels, merge, terminal
+from conformance.report import baseline, diff, document, gate, levels, merge, retention, terminal
 from conformance.report.document import ReportError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -22,7 +22,8 @@ def _run_parser(sub) -> None:
     p.add_argument("--target", action="append", default=[], help="target name (targets/<name>.yaml); repeatable")
     p.add_argument("--mode", choices=[str(m) for m in Mode], default=str(Mode.REPLAY),
                    help="replay: offline from cassettes/ (default); live: real HTTP; record: live + write cassettes")
-    p.add_argument("--api", action="append", default=[], choices=apis.api_ids(), metavar="API",
+    # No argparse `choices`: the plugin says an unknown API with a did-you-mean (load/selection.py).
+    p.add_argument("--api", action="append", default=[], metavar="API",
                    help=f"only this API ({', '.join(apis.api_ids())}); repeatable")
     p.add_argument("--model", action="append", default=[], help="only this model; repeatable")
     p.add_argument("--feature", action="append", default=[], help="only this feature; repeatable")
@@ -30,14 +31,24 @@ def _run_parser(sub) -> None:
     p.add_argument("-n", "--workers", default=None, help="parallel workers (pytest-xdist), e.g. 4 or auto")
     p.add_argument("--report-dir", default="reports", help="folder for run reports (default: reports/)")
     p.add_argument("--baseline", default=None,
-                   help="baseline file or folder (one <target>.json each): exit 1 only when a verdict changed; "
-                        "or a past run (results.json or report folder): exit 1 only on a regression")
+                   help="baseline file or folder (one <target>.json each): exit 1 when a verdict changed; or a past "
+                        "run (results.json or report folder): exit 1 on a regression. Either way exit 1 when "
+                        "baseline tests this run selected did not run (a filtered run compares what it selected)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="with --baseline: accept baseline tests that did not run (still listed)")
     p.add_argument("--write-baseline", default=None, help="write this run's verdicts as the baseline (file or folder)")
     p.add_argument("--snapshot-update", action="store_true", help="accept new or changed reply shapes")
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="run slice I of N (1-based) of the selected tests, balanced by recorded latency")
     p.add_argument("--root", default=".", help="project folder with cases/, targets/, cassettes/ (default: .)")
     p.add_argument("-v", "--verbose", action="store_true", help="pytest's per-test output and failure details")
+    p.add_argument("--list", action="store_true",
+                   help="list the tests the filters and --shard select, each `planned` or `unsupported: <reason>`, "
+                        "without running them")
+    p.add_argument("--json", action="store_true", help="with --list: machine-readable output")
+    p.add_argument("--keep-reports", type=retention.keep_count, default=None, metavar="N",
+                   help=f"keep the newest N run folders in the report folder (0: all; default: "
+                        f"{retention.DEFAULT_KEEP} under reports/, all in a --report-dir of yours)")
     _fail_on(p)
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
 
@@ -70,12 +81,16 @@ def _report_parser(sub) -> None:
                       help="results.json, report folder, or a run name under --reports (default: latest)")
     d = rsub.add_parser("diff", parents=[where], help="what changed between two runs, regressions first",
                         description="Compare two runs test by test, most serious first: regressed, new errors, "
-                                    "newly unsupported, fixed, other changes, new tests, removed tests. "
-                                    "Exit 1 when anything regressed (pass -> fail/error, anything -> error, "
-                                    "supported -> unsupported), 0 otherwise, 2 when a run cannot be read.")
+                                    "newly unsupported, missing (in BASE, selected by NEW and not run), fixed, "
+                                    "other changes, new tests. Exit 1 when anything regressed (pass -> fail/error, "
+                                    "anything -> error, supported -> unsupported) or tests are missing (unless "
+                                    "--allow-missing), 0 otherwise, 2 when a run cannot be read. A NEW run made with "
+                                    "filters is compared on what its filters selected, and the diff says so.")
     d.add_argument("base", metavar="BASE", help="the earlier run: results.json, report folder or run name")
     d.add_argument("new", metavar="NEW", help="the later run: results.json, report folder or run name")
     d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.add_argument("--allow-missing", action="store_true",
+                   help="accept tests of BASE that NEW selected and did not run (still listed)")
     m = rsub.add_parser("merge", parents=[where], help="merge the reports of shard runs into one",
                         description="Merge the reports of `conformance run --shard I/N` runs into one report "
                                     "(results.json, junit.xml, matrix.md, matrix.html).")
@@ -84,13 +99,39 @@ def _report_parser(sub) -> None:
                    help="folder for the merged report (default: <reports>/<new run id>, mirrored to latest)")
 
 
+def _init_parser(sub) -> None:
+    p = sub.add_parser("init", help="write targets/<name>.yaml for your gateway from the models it lists",
+                       description="Ask the gateway at --base-url which models it serves (GET /v1/models, and an "
+                                   "API's own model list where it has one) and write a target file; what cannot be "
+                                   "asked is marked TO DECLARE. The key is read from an environment variable and "
+                                   "never written. Exit 1: the gateway could not be asked; 2: a usage error.")
+    p.add_argument("--base-url", required=True, help="the gateway's root URL, e.g. http://127.0.0.1:4000")
+    p.add_argument("--api", action="append", default=[], metavar="API",
+                   help=f"an API to declare ({', '.join(apis.api_ids())}); repeatable "
+                        "(default: the OpenAI-style chat and embeddings APIs)")
+    p.add_argument("--auth", default=None, metavar="STYLE",
+                   help="how the gateway takes its key: bearer, x-api-key, x-goog-api-key, header:NAME or none "
+                        "(default: each API's own provider's style)")
+    p.add_argument("--key-env", default="CONFORMANCE_API_KEY", metavar="VAR",
+                   help="the environment variable holding the key (default: CONFORMANCE_API_KEY)")
+    p.add_argument("--name", default=None, help="the target's name (default: from the host and port)")
+    p.add_argument("--model", action="append", default=[],
+                   help="a model to declare besides the listed ones; repeatable")
+    p.add_argument("--force", action="store_true", help="replace an existing targets/<name>.yaml")
+    p.add_argument("--root", default=".", help="project folder with cases/ and targets/ (default: .)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="conformance", description="Conformance suite for AI gateways.")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
+    _init_parser(sub)
     _validate_parser(sub)
     _report_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "init":
+        from conformance.init import command as init_command
+        return init_command.main(args)
     if args.command == "run":
         return cmd_run(args)
     if args.command == "validate":
@@ -109,6 +150,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not (root / "cases").is_dir() or not (root / "targets").is_dir():
         print(f"conformance: {root} has no cases/ and targets/ folders (use --root)", file=sys.stderr)
         return EXIT_USAGE
+    if args.list:
+        return _list(args, root)
+    if args.json:
+        print("conformance: --json goes with --list (a run's machine-readable output is its results.json)",
+              file=sys.stderr)
+        return EXIT_USAGE
     run_id = document.new_run_id()
     report_root = _under(root, args.report_dir)
     # The suite path is computed, not imported: importing conformance.plugin here would keep pytest
@@ -116,7 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = Path(__file__).with_name("suite.py")
     pytest_args = [str(suite), "-p", "conformance.plugin", "--conformance", "--mode", args.mode,
                    "--conformance-root", str(root), "--report-dir", str(report_root), "--run-id", run_id,
-                   "--rootdir", str(root), "-p", "no:cacheprovider", "--snapshot-warn-unused",
+                   "--rootdir", str(root), "-o", "cache_dir=.cache/pytest", "--snapshot-warn-unused",
                    # The suite's one test reports with pytest.fail, not assert: no module to rewrite.
                    "--assert=plain",
                    # Plugins the suite never uses (installed with the test extra), not loaded: start-up time.
@@ -138,9 +185,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"conformance: {exc}", file=sys.stderr)
             return EXIT_USAGE
         pytest_args += ["--shard", args.shard]
+    if args.keep_reports is not None:
+        pytest_args += ["--keep-reports", str(args.keep_reports)]
     pytest_args += ["-v", "--tb=short"] if args.verbose else ["-q", "--no-header", "--tb=no", "-rN"]
     pytest_args += args.pytest_args
-    code = pytest.main(pytest_args)
+    seen = _CollectOnly()
+    code = pytest.main(pytest_args, plugins=[seen])
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE  # pytest said why (a filter value matching nothing, a bad pytest argument)
+    if seen.collect_only:
+        return int(code)  # `-- --collect-only`: pytest listed the tests; there is no run to report
     results_path = report_root / run_id / "results.json"
     if not results_path.exists():
         print(f"conformance: the run did not produce {results_path} (pytest exit code {int(code)})", file=sys.stderr)
@@ -159,7 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Compare first, then write: a run that writes the baseline it is compared with still reports changes.
     compared = _compare(args, root, doc, results) if args.baseline else None
     if args.write_baseline:
-        for f in baseline.write_baseline(_under(root, args.write_baseline), results):
+        for f in baseline.write_baseline(_under(root, args.write_baseline), results, doc.run, args.pytest_args):
             print(f"baseline written: {f}")
     if compared is not None:
         return compared
@@ -168,39 +222,73 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_FAILED if bad else EXIT_OK
 
 
-def _compare(args: argparse.Namespace, root: Path, doc: document.RunReport, results: list[Result]) -> int:
-    """Exit code of --baseline: a past run (report diff rules) or a verdict map (any change)."""
-    path = _under(root, args.baseline)
-    if document.is_report(path):
-        return _against_report(path, args.baseline, doc)
-    try:
-        verdicts = baseline.load_baseline(path, doc.run["targets"])
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"conformance: {exc}", file=sys.stderr)
+class _CollectOnly:
+    """Remembers whether pytest was asked only to collect (`--collect-only`, `--co`, in any spelling)."""
+
+    collect_only = False
+
+    def pytest_configure(self, config) -> None:
+        self.collect_only = bool(config.option.collectonly)
+
+
+def _list(args: argparse.Namespace, root: Path) -> int:
+    """`conformance run --list`: the plan the filters select, without pytest."""
+    from conformance.report import plan_listing
+    if args.pytest_args:
+        print("conformance: --list lists what --target, --api, --model, --feature, --case and --shard select; "
+              f"pytest arguments ({' '.join(args.pytest_args)}) need pytest: `conformance run -- --collect-only ...`",
+              file=sys.stderr)
         return EXIT_USAGE
-    changes = baseline.compare_to_baseline(results, verdicts)
-    if changes:
-        print(f"\n{len(changes)} verdict(s) changed against the baseline {args.baseline}:")
-        for test_id, before, now in changes:
-            print(f"  {test_id}: {before} -> {now}")
-        return EXIT_FAILED
-    print(f"\nall {len(results)} verdicts match the baseline {args.baseline}")
+    filters = {"api": args.api, "model": args.model, "feature": args.feature, "case": args.case}
+    try:
+        listing = plan_listing.build(root, args.target, filters, args.shard)
+    except ValueError as exc:  # a filter value matching nothing, a malformed --shard
+        for line in str(exc).splitlines():
+            print(f"conformance: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps(plan_listing.to_json(listing), indent=2))
+    else:
+        print("\n".join(plan_listing.lines(listing)))
     return EXIT_OK
 
 
-def _against_report(path: Path, shown: str, doc: document.RunReport) -> int:
-    """--baseline given a past run: the `report diff` rules (exit 1 only on a regression). Tests the
-    base ran but this run did not (filters, a shard) are left out, as with verdict-map baselines."""
+def _compare(args: argparse.Namespace, root: Path, doc: document.RunReport, results: list[Result]) -> int:
+    """Exit code of --baseline: a past run (report diff rules) or a verdict map (any change); with
+    either, 1 when baseline tests the run selected did not run, unless --allow-missing."""
+    path = _under(root, args.baseline)
+    scope = gate.Scope.of_run(doc.run, args.pytest_args)
+    project = gate.ProjectTargets.read(root)
+    if "target" not in scope.filters:  # the default targets ran: every other default one's baseline must too
+        scope.skip_targets = {t: why for t, why in project.optional.items() if t not in doc.run["targets"]}
+    if document.is_report(path):
+        return _against_report(path, args.baseline, doc, scope, args.allow_missing)
+    try:
+        loaded = baseline.load_baseline(path, doc.run["targets"], every_file="target" not in scope.filters)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"conformance: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    lines, changed, missing = baseline.compare_lines(loaded, results, doc.run, scope, args.baseline,
+                                                     args.allow_missing, project.why_absent)
+    print("\n" + "\n".join(lines))
+    return EXIT_FAILED if changed or (missing and not args.allow_missing) else EXIT_OK
+
+
+def _against_report(path: Path, shown: str, doc: document.RunReport, scope: gate.Scope, allow_missing: bool) -> int:
+    """--baseline given a past run: the `report diff` rules (exit 1 on a regression, or on tests of the
+    past run this one selected and did not run, unless --allow-missing)."""
     try:
         base = document.load(path)
     except ReportError as exc:
         print(f"conformance: cannot read the baseline {shown}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    d = diff.diff(base, doc, include_removed=False)
+    d = diff.diff(base, doc, scope=scope)
     print(f"\nagainst the baseline run {base.run.get('id', shown)} ({shown}):")
-    for line in diff.diff_lines(d):
+    for line in baseline.concurrency_lines(baseline.concurrency_of(base.run), doc.run):
         print(f"  {line}")
-    return EXIT_FAILED if d["regression"] else EXIT_OK
+    for line in diff.diff_lines(d, allow_missing):
+        print(f"  {line}")
+    return EXIT_FAILED if diff.fails(d, allow_missing) else EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -211,15 +299,25 @@ def cmd_report(args: argparse.Namespace) -> int:
             print("\n".join(terminal.show_lines(doc)))
             return EXIT_OK
         if args.report_command == "diff":
-            base = document.load(document.resolve_run(args.base, reports_root))
+            base_path = document.resolve_run(args.base, reports_root)
             new = document.load(document.resolve_run(args.new, reports_root))
+            base: document.RunReport | dict
+            if document.is_report(base_path):
+                base = past = document.load(base_path)
+                recorded = baseline.concurrency_of(past.run)
+            else:  # a verdict map (baselines/<target>.json)
+                loaded = baseline.load_baseline(base_path, [])
+                base, recorded = {"verdicts": loaded.verdicts}, loaded.concurrency
             d = diff.diff(base, new)
+            d["allow_missing"] = args.allow_missing
             if args.json:
                 print(json.dumps(d, indent=2))
             else:
                 print(f"conformance report diff: {args.base} -> {args.new}")
-                print("\n".join(diff.diff_lines(d)))
-            return EXIT_FAILED if d["regression"] else EXIT_OK
+                for line in baseline.concurrency_lines(recorded, new.run):
+                    print(line)
+                print("\n".join(diff.diff_lines(d, args.allow_missing)))
+            return EXIT_FAILED if diff.fails(d, args.allow_missing) else EXIT_OK
         if args.report_command == "merge":
             return _merge(args.dirs, args.out, reports_root)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # unreadable or not a report

@@ -20,9 +20,9 @@ from conformance.core.results import Result, Shape
 from conformance.core.rules import Severity
 from conformance.load import cases as case_loader
 from conformance.load import plan as planner
+from conformance.load import selection, yamlsource
 from conformance.load import targets as target_loader
-from conformance.load import yamlsource
-from conformance.report import document, junit, terminal
+from conformance.report import document, junit, retention, terminal
 from conformance.run import recording, runner
 from conformance.run import shard as sharding
 
@@ -91,7 +91,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="target name (targets/<name>.yaml); repeatable; default: targets marked default")
     g.addoption("--mode", choices=[str(m) for m in Mode], default=None, dest="conformance_mode",
                 help="replay (default, offline, from cassettes/), live (real HTTP) or record (live + write cassettes)")
-    g.addoption("--api", action="append", default=[], dest="conformance_api", choices=apis.api_ids(),
+    # No argparse `choices`: an unknown API is a usage error with a did-you-mean (load/selection.py).
+    g.addoption("--api", action="append", default=[], dest="conformance_api",
                 metavar="API", help=f"only this API ({', '.join(apis.api_ids())}); repeatable")
     g.addoption("--model", action="append", default=[], dest="conformance_model", help="only this model; repeatable")
     g.addoption("--feature", action="append", default=[], dest="conformance_feature",
@@ -111,6 +112,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--shard", default=None, dest="conformance_shard", metavar="I/N",
                 help="run only slice I of N (1-based) of the selected tests, balanced by recorded latency; "
                      "merge the shards' reports with `conformance report merge`")
+    g.addoption("--keep-reports", type=retention.keep_count, default=None, dest="conformance_keep_reports", metavar="N",
+                help=f"keep the newest N run folders under the report folder, removing older ones the suite "
+                     f"wrote (0: keep all; default: {retention.DEFAULT_KEEP} under reports/, all elsewhere)")
 
 
 def _active(config: pytest.Config) -> bool:
@@ -127,6 +131,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:  # a malformed --shard
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = state
+    unmatched = selection.unmatched(state.items, state.filters, state.targets, state.selected_targets)
+    if unmatched:  # a filter value that selects nothing is a typo, not an empty run (pytest exits 4)
+        raise pytest.UsageError("\n".join(unmatched))
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(SUITE)]
     for marker in sorted({m for item in state.items for m in item.markers}):
@@ -146,7 +153,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.mode.sends and not _is_worker(config):
         from conformance.report.progress import Progress
         config.pluginmanager.register(Progress(config, results=state.results), "conformance-progress")
-    if not _is_worker(config):
+    if not _is_worker(config) and not config.option.collectonly:  # listing the plan leaves no report
         state.report_dir.mkdir(parents=True, exist_ok=True)
         if not config.option.xmlpath:
             config.option.xmlpath = str(state.report_dir / "junit.xml")
@@ -340,7 +347,8 @@ def run_item(state: State, item: planner.PlanItem) -> tuple[Result, runner.Outco
         case=item.case_id, verdict=outcome.verdict, findings=list(outcome.findings), reason=outcome.reason,
         status=ex.status if ex else None, stream=bool(ex and ex.request.stream),
         latency_ms=ex.latency_ms if ex else None, ttft_ms=ex.ttft_ms if ex else None,
-        cassette=outcome.cassette, attempts=outcome.attempts, error_text=outcome.error_text)
+        cassette=outcome.cassette, attempts=outcome.attempts, error_text=outcome.error_text,
+        concurrency=outcome.concurrency)
     return result, outcome
 
 
@@ -380,21 +388,27 @@ class ResultCollector:
         state = self.state
         for client in state.clients.values():
             client.close()
-        if _is_worker(self.config):
+        if _is_worker(self.config) or self.config.option.collectonly:
             return
         shard = state.shard_info or ({"index": state.shard[0], "count": state.shard[1]} if state.shard else None)
+        opt = self.config.option
+        # What plain pytest narrowed beyond the suite's filters: a baseline compares only what ran then.
+        narrowed = {"-k": getattr(opt, "keyword", ""), "-m": getattr(opt, "markexpr", ""),
+                     "--lf": "--lf" if getattr(opt, "lf", False) else "",
+                     "-x": "-x" if getattr(opt, "maxfail", 0) else ""}
         run = document.run_metadata(state.run_id, state.selected_targets, state.mode, state.started, state.root,
-                                    dict(state.filters), shard=shard)
+                                    dict(state.filters), shard=shard, loaded=state.targets, pytest_selection=narrowed)
         run["finished"] = document.now_iso()
         results = list(state.results.values())
         xml = Path(self.config.option.xmlpath) if getattr(self.config.option, "xmlpath", None) else None
         if xml is not None and xml.is_file():
             junit.annotate(xml, results)  # before write(), which mirrors the report folder to latest/
         document.write(state.report_dir, document.RunReport(run, results), latest=state.reports_root / "latest")
+        retention.after_run(state.report_dir, state.root, self.config.option.conformance_keep_reports)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-        if _is_worker(config):
-            return
+        if _is_worker(config) or config.option.collectonly:
+            return  # collecting only: pytest's list is the output
         results = list(self.state.results.values())
         tr = terminalreporter
         tr.section("conformance")
@@ -407,6 +421,8 @@ class ResultCollector:
         new = sum(1 for r in results if r.shape is Shape.NEW)
         if changed:
             tr.write_line(f"{changed} reply shapes changed (see the snapshot diffs; accept with --snapshot-update)")
-        if new:
+        if new and config.getoption("update_snapshots", False):
+            tr.write_line(f"{new} reply shapes had no snapshot: written under {self.state.snapshots_dir}")
+        elif new:
             tr.write_line(f"{new} reply shapes have no snapshot yet (create them with --snapshot-update)")
         tr.write_line(f"report: {self.state.report_dir}")

@@ -19,7 +19,7 @@ from conformance.apis.base import ApiFamily
 
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 # Lowest first: a module may import its own layer and lower ones. `top` is the thin outer shell.
-LAYERS = ("core", "load", "apis", "judge", "run", "report", "top")
+LAYERS = ("core", "load", "apis", "judge", "run", "report", "init", "top")
 STAGES = LAYERS[:-1]  # each a sub-package of conformance/
 TOP = ("cli", "plugin", "suite")  # conformance/<name>.py, the top layer
 ROOT = "conformance"  # conformance/__init__.py: imported first by every submodule, so it imports nothing

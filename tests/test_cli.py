@@ -26,7 +26,7 @@ def test_replay_of_the_shipped_suite_matches_its_baseline_offline(project_copy):
     assert severities == sorted(severities, key=["breaking", "deviation", "note"].index)
     assert {r["api"] for r in results(project_copy)} == {"openai-chat", "openai-responses", "openai-embeddings",
                                                          "anthropic-messages", "gemini", "databricks-invocations"}
-    assert {r["target"] for r in results(project_copy)} == {"litellm-local", "mlflow-local"}
+    assert {r["target"] for r in results(project_copy)} == {"litellm-local", "mlflow-local", "llamacpp-local"}
     entry = chat[0]
     for key in ("target", "model", "api", "feature", "case", "verdict", "findings", "latency_ms", "ttft_ms"):
         assert key in entry

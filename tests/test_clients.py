@@ -123,7 +123,7 @@ def test_every_api_has_cassettes_judged_by_its_sdk():
 def test_shipped_cassette_through_its_sdk(path: Path):
     rel = str(path.relative_to(CASSETTES))
     api = path.relative_to(CASSETTES).parts[1]
-    for _, exchange in load(path, api):  # every interaction, read as the API of its folder
+    for i, (_, exchange) in enumerate(load(path, api)):  # every interaction, read as the API of its folder
         check = clients.client_check(api, exchange)
         if GEMINI_FILES.search(exchange.request.url):
             # Files API steps of a flow (upload, get, delete): no google-genai `files` call is wired
@@ -136,10 +136,16 @@ def test_shipped_cassette_through_its_sdk(path: Path):
         assert check.skipped == ""
         assert check.call == CALLS[(api, exchange.request.stream)]
         assert check.sent == 1, "the SDK must have asked, and read the recorded reply once"
+        if i > 0 and path.parent.name == "concurrency":
+            # A reply of a burst (the first interaction is the control, sent alone): the streams
+            # llama-cpp-python cut when four came at once reach the SDK without a finish reason.
+            assert {f.message for f in check.findings} <= BURST_FINDINGS
+            continue
         assert check.findings == EXPECTED_FINDINGS.get(rel, [])
         assert clients.client_findings(api, exchange) == check.findings
 
 
+BURST_FINDINGS = {"choices[0].finish_reason is NoneType, not str"}
 GEMINI_FILES = re.compile(r"/(upload/)?v1beta/files(/|\?|$)")
 
 

@@ -472,7 +472,7 @@ MLFLOW_HANDLING: dict[str, list[tuple[str, str, str]]] = {
     "reasoning-handling/reasoning-effort-to-any-model--smollm2-135m-litellm": [],
 }
 CHECKED_FEATURES = {"text", "system", "multi-turn", "stream", "errors", "media-handling", "reasoning-handling",
-                    "twins"}  # twins: pinned by the shipped baseline (tests/test_cli.py)
+                    "twins", "concurrency"}  # twins, concurrency: pinned by the shipped baseline (tests/test_cli.py)
 
 
 def test_every_recorded_feature_is_checked_and_handling_cassettes_are_listed():

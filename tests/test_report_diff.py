@@ -57,16 +57,18 @@ def test_the_diff_lists_the_most_serious_first_and_the_cli_exits_by_it(tmp_path:
     new = doc({"a": "pass", "b": "pass", "c": "unsupported", "d": "fail", "e": "fail", "fresh": "pass", "same": "fail"})
     d = diff.diff(document.from_json(base, "base"), document.from_json(new, "new"))
     order = [(cat, e["id"]) for cat in diff.DIFF_CATEGORIES for e in d[cat]]
-    assert order == [("regressed", "d"), ("newly_unsupported", "c"), ("fixed", "b"), ("changed", "e"),
-                     ("new_tests", "fresh"), ("removed_tests", "gone")]
-    assert d["unchanged"] == 2 and d["regression"]
+    # A test the new run selected and did not run is lost: right after the regressions, not last.
+    assert order == [("regressed", "d"), ("newly_unsupported", "c"), ("removed_tests", "gone"), ("fixed", "b"),
+                     ("changed", "e"), ("new_tests", "fresh")]
+    assert d["unchanged"] == 2 and d["regression"] and d["missing"] == 1
     (tmp_path / "base.json").write_text(json.dumps(base))
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "results.json").write_text(json.dumps(new))
     proc = run_cli("report", "diff", str(tmp_path / "base.json"), str(tmp_path / "new"))
     assert proc.returncode == 1
     ids = [line.split(":")[0].strip() for line in proc.stdout.splitlines() if line.startswith("  ")]
-    assert ids == ["d", "c", "b", "e", "fresh", "gone"]
+    # `gone` is the one test of its (made-up) target: it is listed as that target, with its id under it.
+    assert ids == ["d", "c", "target gone", "gone  (pass)", "b", "e", "fresh"]
     assert proc.stdout.splitlines()[1].startswith("REGRESSED (1)")
     js = run_cli("report", "diff", str(tmp_path / "base.json"), str(tmp_path / "new"), "--json")
     assert js.returncode == 1 and json.loads(js.stdout)["regressed"][0]["id"] == "d"

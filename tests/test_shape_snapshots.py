@@ -1,11 +1,8 @@
 """Shape snapshots: an added or vanished reply field shows as a snapshot diff; --snapshot-update accepts it."""
 from __future__ import annotations
 
-import json
-
-import yaml
-
 from tests.conftest import OFFLINE, run_cli
+from tests.support import projects
 from tests.support.projects import latest_results
 
 CASE = "openai-chat/errors/unknown-model"
@@ -26,11 +23,7 @@ def test_a_new_field_is_a_snapshot_diff_until_accepted(project_copy):
     assert run(project_copy).returncode == 0
     assert entry(project_copy)["shape"] == "match"
     path = project_copy / "cassettes/litellm-local/openai-chat/errors/unknown-model--smollm2-135m.yaml"
-    data = yaml.safe_load(path.read_text())
-    body = json.loads(data["interactions"][0]["response"]["body"]["string"])
-    body["error"]["request_id"] = "req_1"  # an additive change: still conforming
-    data["interactions"][0]["response"]["body"]["string"] = json.dumps(body)
-    path.write_text(yaml.safe_dump(data))
+    projects.add_field_to_error_reply(path)  # an additive change: still conforming
 
     changed = run(project_copy)
     e = entry(project_copy)

@@ -76,6 +76,15 @@ class Flow:
         return self
 
 
+@dataclasses.dataclass(frozen=True)
+class ListedModel:
+    """A model a gateway lists for an API (`ApiFamily.listed_models`), for `conformance init`."""
+
+    name: str  # the name to send
+    kind: str | None = None  # chat | embeddings when the list says so; None: it does not say
+    why: str = ""  # what in the list says so
+
+
 class ApiFamily:
     api: ClassVar[str]  # the identifier: apis/<folder>/ with `-` for `_`
     spec: ClassVar[Spec]  # the family's published schema (spec.json in its folder)
@@ -92,6 +101,12 @@ class ApiFamily:
     profile: ClassVar[Profile] = CHAT  # which features are core and which extended
     # The API's finish reasons by kind (stop | length | tool | filter), for comparing stream twins.
     finish_classes: ClassVar[dict[str, str]] = {}
+    # How `conformance init` (conformance/init/) declares this API on a gateway given its root URL.
+    root_path: ClassVar[str | None] = None  # the surface's base_url is root + this; None: init does not offer it
+    native_auth: ClassVar[str] = "bearer"  # where the API's own provider takes its key: bearer | header:<name>
+    serves: ClassVar[str] = "chat"  # the kind of model it is for: chat | embeddings
+    init_default: ClassVar[bool] = False  # declared when init is given no --api
+    models_path: ClassVar[str | None] = None  # the API's own model list under the root, read by listed_models
 
     def __init__(self) -> None:
         self.rules = CommonRules(self.api)  # what every API requires, under this API's rule ids
@@ -125,6 +140,10 @@ class ApiFamily:
         """The case's request asked for as a stream (a twin case, judge/twins.py): as the API's
         clients ask for one, with the usage a stream reports only on request."""
         return dataclasses.replace(case, request={**case.request, "stream": True}, stream=True, twin=False)
+
+    def listed_models(self, body: Any) -> list[ListedModel] | None:
+        """The models a reply of `models_path` lists (`conformance init`); None when the body is no such list."""
+        return None
 
     def prepare(self, case: Case, request: Request, session: FlowSession) -> Flow | None:
         """A flow of requests to run before the case's own (e.g. the Gemini Files API: upload, poll

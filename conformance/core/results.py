@@ -76,6 +76,7 @@ class Result:
     shape: Shape | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every try sent (live/record); [] in replay
     error_text: str = ""  # an error reply's own message (truncated, secrets scrubbed); "" for none
+    concurrency: int | None = None  # a concurrency case: how many copies were sent at once
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "target": self.target, "model": self.model, "api": self.api,
@@ -84,7 +85,7 @@ class Result:
                 "status": self.status, "stream": self.stream, "latency_ms": self.latency_ms,
                 "ttft_ms": self.ttft_ms, "cassette": self.cassette,
                 "shape": str(self.shape) if self.shape is not None else None, "attempts": self.attempts,
-                "error_text": self.error_text}
+                "error_text": self.error_text, "concurrency": self.concurrency}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Result:
@@ -96,7 +97,7 @@ class Result:
                    status=d.get("status"), stream=bool(d.get("stream")), latency_ms=d.get("latency_ms"),
                    ttft_ms=d.get("ttft_ms"), cassette=d.get("cassette"),
                    shape=Shape(shape) if shape is not None else None, attempts=list(d.get("attempts") or []),
-                   error_text=d.get("error_text") or "")
+                   error_text=d.get("error_text") or "", concurrency=d.get("concurrency"))
 
     def first_problem(self) -> str:
         """The first finding as `[layer] path: message (+N more)`, or the reason."""

@@ -39,6 +39,7 @@ def _cell(text: str) -> str:
 def table() -> str:
     """The markdown of every rule, by id."""
     families = apis.families()
+    import conformance.judge.concurrent  # noqa: F401 - declares case.concurrency
     import conformance.judge.verdict  # noqa: F401 - declares the case layer's rules
 
     api_ids = [f.api for f in families]

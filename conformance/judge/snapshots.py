@@ -55,14 +55,32 @@ def _shape_extension(folder: Path) -> Any:
         from syrupy.extensions.json import JSONSnapshotExtension
 
         class ShapeSnapshot(JSONSnapshotExtension):
+            """Writes the snapshot of each test that asserts its shape, and never offers any other file
+            of the folder to syrupy's unused-snapshot cleanup (see discover_snapshots)."""
+
             @classmethod
             def dirname(cls, *, test_location) -> str:
                 return str(folder)
 
             @classmethod
             def matches_test_location(cls, *, test_location, snapshot_location: str) -> bool:
-                # Snapshots live per target, not beside conformance/suite.py; the folder is ours.
-                return True
+                # Snapshots live per target, not beside conformance/suite.py: a file is this test's
+                # when it is in the target's folder under the test's own (sanitized) name.
+                path = Path(snapshot_location)
+                name = cls.get_snapshot_name(test_location=test_location)
+                return path.parent == folder and (path.name == f"{name}.{cls.file_extension}"
+                                                  or path.name.startswith(f"{name}."))
+
+            def discover_snapshots(self, *, test_location, ignore_extensions=None) -> Any:
+                # syrupy deletes, on --snapshot-update, every discovered snapshot that no test used and
+                # that it guesses the invocation selected, from test paths and -k alone. It cannot know
+                # this plugin's --target/--api/--case filters, --shard, -m, the skipped unsupported
+                # tests or an xdist worker's share, so it deleted snapshots of tests that never ran.
+                # Nothing is discovered: the candidates for deletion are only the snapshots of the
+                # tests that ran and asserted, and those are all used (written or matched). An update
+                # writes the snapshots of the tests that ran; a deleted case's file is removed by hand.
+                from syrupy.data import SnapshotCollections
+                return SnapshotCollections()
 
             @classmethod
             def _sanitize_filename(cls, filename: str) -> str:

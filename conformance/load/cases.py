@@ -30,6 +30,7 @@ class Case:
     follow_up: dict[str, Any] | None = None  # {request, expect}: a second turn passing the reply back (follow_up.py)
     auth: str | None = None  # missing | wrong | misplaced: how the credential is sent wrong (run/credentials.py)
     twin: bool = False  # also sent streamed; the two replies must agree (judge/twins.py)
+    concurrency: int | None = None  # sent this many times at once, each reply judged (judge/concurrent.py)
 
     @property
     def key(self) -> str:
@@ -110,6 +111,11 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
             spath = where + ("request", "stream")
             raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath),
                               "a twin case sends the request as written and again streamed: leave stream out")
+        if raw.get("concurrency") and (followed or raw.get("twin")):
+            spath = where + ("concurrency",)
+            raise SourceError(shown, doc.line_of(spath), yamlsource.field_name(spath),
+                              "a concurrency case sends one request N times at once: it cannot also have "
+                              "follow_up or twin")
         requires = file_requires + tuple(r for r in raw.get("requires", ()) if r not in file_requires)
         cases.append(Case(
             api=data["api"], feature=data["feature"], id=raw["id"], request=raw["request"],
@@ -117,7 +123,7 @@ def load_file(path: Path, root: Path | None = None) -> list[Case]:
             model=raw.get("model"), stream=raw.get("stream"), negative=bool(raw.get("negative", False)),
             options=dict(raw.get("options", {})), headers=dict(raw.get("headers", {})),
             source=f"{shown}:{doc.line_of(where)}", follow_up=followed, auth=raw.get("auth"),
-            twin=bool(raw.get("twin", False)),
+            twin=bool(raw.get("twin", False)), concurrency=raw.get("concurrency"),
         ))
     return cases
 

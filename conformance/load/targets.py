@@ -103,6 +103,7 @@ class Limits:
     """
 
     concurrency: int = 4  # requests in flight at once, across all xdist workers on this machine
+    burst: int | None = None  # requests a concurrency case sends at once (None: the case's own number)
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0  # default for the two below
     first_byte_timeout_s: float | None = None  # request sent -> reply headers

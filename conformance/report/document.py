@@ -12,6 +12,7 @@ import platform
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -77,12 +78,32 @@ def sdk_versions() -> dict[str, str | None]:
 
 
 def run_metadata(run_id: str, targets: list[str], mode: str, started: str, root: Path,
-                 filters: dict[str, list[str]], shard: dict[str, int] | None = None) -> dict[str, Any]:
-    return {
+                 filters: dict[str, list[str]], shard: dict[str, int] | None = None, *,
+                 loaded: Mapping[str, Any] | None = None,
+                 pytest_selection: dict[str, str] | None = None) -> dict[str, Any]:
+    """The run's `run` object. `loaded`: every target file's Target or load error (read from `root`
+    when not given). `filters.target` names the targets when they are not the default ones, so a
+    baseline comparison knows a target left out on purpose from one that dropped out;
+    `target_limits` records each target's concurrency, which baselines copy; `pytest_selection`
+    (-k, -m: what pytest selected beyond the suite's filters) when there was any."""
+    if loaded is None:
+        from conformance.load import targets as target_loader
+        loaded = target_loader.load_dir(root / "targets", root=root) if (root / "targets").is_dir() else {}
+    defaults = sorted(name for name, t in loaded.items() if getattr(t, "default", False))
+    chosen = {k: v for k, v in filters.items() if v}
+    if sorted(targets) != defaults:
+        chosen.setdefault("target", list(targets))
+    limits = {name: {"concurrency": t.limits.concurrency} for name in targets
+              if (t := loaded.get(name)) is not None and hasattr(t, "limits")}
+    run: dict[str, Any] = {
         "id": run_id, "targets": targets, "mode": str(mode), "started": started, "finished": None,
         "suite_version": __version__, "python": platform.python_version(), "git_commit": git_commit(root),
-        "filters": {k: v for k, v in filters.items() if v}, "sdks": sdk_versions(), "shard": shard,
+        "filters": chosen, "sdks": sdk_versions(), "shard": shard, "target_limits": limits,
     }
+    selection = {k: v for k, v in (pytest_selection or {}).items() if v}
+    if selection:
+        run["pytest_selection"] = selection
+    return run
 
 
 def summarize(results: list[Result]) -> dict[str, Any]:
@@ -97,14 +118,16 @@ def summary_text(s: dict[str, Any]) -> str:
 
 
 def write(report_dir: Path, report: RunReport, latest: Path | None = None) -> Path:
-    """Write results.json, matrix.md and matrix.html for this run, and mirror the run into `latest`."""
-    from conformance.report import html, markdown
+    """Write results.json, matrix.md, matrix.html and summary.md for this run, and mirror the run into
+    `latest`."""
+    from conformance.report import html, markdown, summary
 
     doc = report.to_json()
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "results.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (report_dir / "matrix.md").write_text(markdown.render(report), encoding="utf-8")
     (report_dir / "matrix.html").write_text(html.render(report), encoding="utf-8")
+    (report_dir / "summary.md").write_text(summary.render(report), encoding="utf-8")  # fits a PR comment
     if latest is not None and latest.resolve() != report_dir.resolve():
         tmp = latest.with_name(latest.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,7 +5,9 @@ path: message` (suite.py; `findings_text` writes it with a header naming the rul
 a pytest failure under the default `--fail-on deviation`, and passes under `--fail-on breaking`:
 JUnit has no warning state. `annotate` gives every fail and warn testcase the properties
 `conformance.verdict` and `conformance.rules`, and a warn testcase that passed a `<system-out>` with
-its findings (what CI pages show of a passing test).
+its findings (what CI pages show of a passing test). It also sets every testcase's `classname` to
+`<target>.<api>.<feature>` (pytest writes the module, `conformance.suite`, for all of them), so CI
+test views group the tests by target, API and feature; the name stays `test_conformance[<id>]`.
 """
 from __future__ import annotations
 
@@ -40,25 +42,46 @@ def findings_text(test_id: str, findings: list[Finding]) -> str:
     return "\n".join(lines)
 
 
+def classname_of(name: str, result: Result | None = None) -> str | None:
+    """`<target>.<api>.<feature>` of the testcase `name` (`test_conformance[<id>]`), from its result
+    or else from the id; None for a testcase that is not a conformance test."""
+    if result is not None:
+        return f"{result.target}.{result.api}.{result.feature}"
+    prefix, suffix = TESTCASE.split("{}")
+    if not (name.startswith(prefix) and name.endswith(suffix)):
+        return None
+    # <target>:<api>/<feature>/<case>:<model>; a target name has no `:`, an API and a feature no `/`
+    target, sep, rest = name[len(prefix):len(name) - len(suffix)].partition(":")
+    parts = rest.split("/")
+    if not sep or len(parts) < 3:
+        return None
+    return f"{target}.{parts[0]}.{parts[1]}"
+
+
 def annotate(path: Path, results: list[Result]) -> int:
-    """Add the verdict and rules of warn and fail tests (properties), and the findings of warn tests
-    that passed (system-out), to the testcases of the junit.xml at `path`; how many testcases were
-    changed. Safe to run twice: what it added before is replaced."""
-    flagged = {TESTCASE.format(r.id): r for r in results if r.verdict in (Verdict.WARN, Verdict.FAIL)}
-    if not flagged or not path.is_file():
+    """Set every conformance testcase's classname (classname_of), and add the verdict and rules of
+    warn and fail tests (properties) and the findings of warn tests that passed (system-out), to the
+    junit.xml at `path`; how many warn and fail testcases were annotated. Safe to run twice: what it
+    added before is replaced."""
+    if not path.is_file():
         return 0
+    by_name = {TESTCASE.format(r.id): r for r in results}
     tree = ET.parse(path)
-    changed = 0
+    flagged = 0
     for case in tree.getroot().iter("testcase"):
-        r = flagged.get(case.get("name", ""))
-        if r is None:
+        name = case.get("name", "")
+        r = by_name.get(name)
+        classname = classname_of(name, r)
+        if classname is not None:
+            case.set("classname", classname)
+        if r is None or r.verdict not in (Verdict.WARN, Verdict.FAIL):
             continue
         _set_properties(case, {"conformance.verdict": str(r.verdict), "conformance.rules": rules_line(r.findings)})
         if r.verdict is Verdict.WARN and case.find("failure") is None:
             _set_system_out(case, f"passed with deviations (warn): {findings_text(r.id, r.findings)}")
-        changed += 1
+        flagged += 1
     tree.write(path, encoding="utf-8", xml_declaration=True)
-    return changed
+    return flagged
 
 
 def _set_properties(case: ET.Element, values: dict[str, str]) -> None:

@@ -10,13 +10,13 @@ from conformance.report.levels import profile_summary
 from conformance.report.matrix import Cell, TargetMatrix, anchor, build_matrix, fmt_stats, rule_anchor
 
 
-def _md(text: str) -> str:
+def md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _code(text: str, limit: int = catalogue.TEXT_LIMIT) -> str:
+def md_code(text: str, limit: int = catalogue.TEXT_LIMIT) -> str:
     """`text` as inline code, on one line, cut at `limit` (a backtick inside would end it early)."""
-    return "`" + _md(catalogue.clip(text, limit)).replace("`", "'") + "`"
+    return "`" + md_escape(catalogue.clip(text, limit)).replace("`", "'") + "`"
 
 
 def render(report: RunReport) -> str:
@@ -56,16 +56,16 @@ def _catalogue(target: str, entries: list[catalogue.Entry]) -> list[str]:
                 "and cases checked.", ""]
     lines = [f"### Deviation catalogue ({catalogue.counts_line(entries)})", ""]
     for i, e in enumerate(entries, 1):
-        name = f"`{e.rule}`" if e.rule else f"(no rule id) {e.layer} {_code(e.key.split(':', 1)[-1])}"
-        text = f": {_md(e.text)}" if e.text else ""
+        name = f"`{e.rule}`" if e.rule else f"(no rule id) {e.layer} {md_code(e.key.split(':', 1)[-1])}"
+        text = f": {md_escape(e.text)}" if e.text else ""
         lines.append(f"{i}. <a id=\"{rule_anchor(target, e.key)}\"></a>**{e.severity}** {name} — "
                      f"{catalogue.spread(e)}{text}")
         eg = e.example
         event = f" (event {eg.event})" if eg.event is not None else ""
-        lines.append(f"   - e.g. [`{eg.test}`](#{anchor('t', eg.test)}) {_code(eg.path)}{event}: "
+        lines.append(f"   - e.g. [`{eg.test}`](#{anchor('t', eg.test)}) {md_code(eg.path)}{event}: "
                      f"{_message(eg.message)}")
         if eg.error_text:
-            lines.append(f"   - the gateway said: {_code(eg.error_text)}")
+            lines.append(f"   - the gateway said: {md_code(eg.error_text)}")
         if eg.cassette:
             lines.append(f"   - cassette: `{eg.cassette}`")
     return lines + [""]
@@ -85,7 +85,7 @@ def _matrix(tm: TargetMatrix) -> list[str]:
     lines.append("")
     if reasons:
         lines += ["n/a: not sent, because", ""]
-        lines += [f"{i}. {_md(reason)}" for reason, i in number.items()]
+        lines += [f"{i}. {md_escape(reason)}" for reason, i in number.items()]
         lines.append("")
     return lines
 
@@ -100,26 +100,26 @@ def _cell(target: str, cell: Cell | None, number: dict[str, int]) -> str:
     flagged = cell.flagged
     text = f"[{cell.text}](#{anchor('t', flagged.id)})" if flagged is not None else cell.text
     rule = cell.top_rule
-    return f"{text} · [{_code(rule, 120)}](#{rule_anchor(target, rule)})" if rule else text
+    return f"{text} · [{md_code(rule, 120)}](#{rule_anchor(target, rule)})" if rule else text
 
 
 def _message(message: str) -> str:
     eg = catalogue.split_expected(message)
-    return f"expected {_code(eg[0])}, got {_code(eg[1])}" if eg else _md(catalogue.clip(message))
+    return f"expected {md_code(eg[0])}, got {md_code(eg[1])}" if eg else md_escape(catalogue.clip(message))
 
 
 def _finding(f: Finding) -> str:
     event = f" (event {f.event})" if f.event is not None else ""
     rule = f" `{f.rule}`" if f.rule else ""
-    return f"  - {f.severity}{rule} [{f.layer}] `{_md(f.path)}`{event}: {_message(f.message)}"
+    return f"  - {f.severity}{rule} [{f.layer}] `{md_escape(f.path)}`{event}: {_message(f.message)}"
 
 
 def _details(r: Result) -> list[str]:
-    reason = f" — {_md(r.reason)}" if r.reason else ""
+    reason = f" — {md_escape(r.reason)}" if r.reason else ""
     lines = [f"- <a id=\"{anchor('t', r.id)}\"></a>**{r.verdict}** `{r.id}`{reason}"]
     lines += [_finding(f) for f in sorted(r.findings, key=lambda f: f.severity.rank)]
     if r.error_text:
-        lines.append(f"  - the gateway said: {_code(r.error_text)}")
+        lines.append(f"  - the gateway said: {md_code(r.error_text)}")
     if r.cassette:
         lines.append(f"  - cassette: `{r.cassette}`")
     return lines

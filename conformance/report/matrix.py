@@ -72,7 +72,13 @@ class Cell:
             return ""
         if set(c) == {"unsupported"}:
             return "n/a"
-        return ", ".join(f"{c[v]} {MARK[v]}" for v in ("pass", "warn", "fail", "error") if c.get(v))
+        counts = ", ".join(f"{c[v]} {MARK[v]}" for v in ("pass", "warn", "fail", "error") if c.get(v))
+        burst = [r for r in self.tests if r.concurrency]
+        if not burst:
+            return counts
+        n = max(r.concurrency or 0 for r in burst)
+        holds = all(str(r.verdict) in ("pass", "warn") for r in burst)
+        return f"{counts}: {'holds' if holds else 'does not hold'} under concurrency {n}"
 
     @property
     def flagged(self) -> Result | None:

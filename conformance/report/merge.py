@@ -8,6 +8,7 @@ from pathlib import Path
 
 from conformance.core.results import Result
 from conformance.report.document import RunReport
+from conformance.report.junit import classname_of
 
 
 def merge(docs: list[RunReport], run_id: str) -> tuple[RunReport, list[str]]:
@@ -56,7 +57,8 @@ def merge(docs: list[RunReport], run_id: str) -> tuple[RunReport, list[str]]:
 
 
 def merge_junit(paths: list[Path], out: Path) -> None:
-    """One JUnit file holding every shard's testcases in one testsuite, counts summed."""
+    """One JUnit file holding every shard's testcases in one testsuite, counts summed, each testcase's
+    classname `<target>.<api>.<feature>` (junit.classname_of)."""
     cases: list[ET.Element] = []
     totals: Counter[str] = Counter()
     time = 0.0
@@ -68,6 +70,10 @@ def merge_junit(paths: list[Path], out: Path) -> None:
                 totals[k] += int(s.get(k, 0))
             time += float(s.get("time", 0) or 0)
             cases += s.findall("testcase")
+    for case in cases:  # shards written before the classname was `<target>.<api>.<feature>` get it too
+        classname = classname_of(case.get("name", ""))
+        if classname is not None:
+            case.set("classname", classname)
     cases.sort(key=lambda c: (c.get("classname", ""), c.get("name", "")))
     merged = ET.Element("testsuites", {"name": "pytest tests"})
     suite = ET.SubElement(merged, "testsuite", {"name": "pytest", **{k: str(totals[k]) for k in

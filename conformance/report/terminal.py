@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from conformance.core.results import Result, Verdict
-from conformance.report import catalogue
+from conformance.report import catalogue, unreachable
 from conformance.report.document import RunReport, summarize
 from conformance.report.levels import profile_lines, profile_summary
 
@@ -62,10 +62,32 @@ def entry_lines(e: catalogue.Entry) -> list[str]:
     return lines
 
 
+def load_error_lines(results: list[Result]) -> list[str]:
+    """Case and target files that did not load, each once, in full (file:line: field: message) with the
+    targets it was planned for: never cut, whatever the limit on failing tests."""
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for r in results:
+        if is_load_error(r):
+            by_reason[r.reason or r.id].append(r.target)
+    if not by_reason:
+        return []
+    out = [f"{len(by_reason)} file(s) did not load; none of their tests ran:"]
+    for reason, targets in sorted(by_reason.items()):
+        out.append(f"  ERROR {reason}  [{', '.join(sorted(set(targets)))}]")
+    return out
+
+
+def is_load_error(r: Result) -> bool:
+    """A plan item standing for a case or target file that did not load (load/plan.py)."""
+    return r.verdict is Verdict.ERROR and r.model == "-" and r.case in ("(file)", "(target)")
+
+
 def problem_lines(results: list[Result], limit: int = 40) -> list[str]:
-    bad = [r for r in results if r.verdict.bad]
+    """Files that did not load first, all of them; then one line per gateway no test could connect to;
+    then up to `limit` other tests that did not pass."""
+    out = load_error_lines(results) + unreachable.lines(results)  # could not connect: one line per gateway
+    bad = [r for r in unreachable.rest(results) if r.verdict.bad and not is_load_error(r)]
     warned = sum(1 for r in results if r.verdict is Verdict.WARN)
-    out = []
     if bad:
         out.append(f"{len(bad)} test(s) did not pass:")
         out += [f"  {r.verdict.upper():5} {r.id}  {r.first_problem()}" for r in bad[:limit]]

@@ -89,3 +89,32 @@ def _file_slot(key: str, slots: int, poll_s: float) -> Iterator[int]:
             return
         time.sleep(delay)
         delay = min(delay * 1.5, 0.2)
+
+
+_exclusive_locks: dict[str, threading.Lock] = {}
+
+
+@contextlib.contextmanager
+def all_slots(key: str, slots: int) -> Iterator[None]:
+    """Hold every slot of `key`: a concurrency case's burst is the only traffic this suite sends the
+    target meanwhile, so the replies show what N requests at once do, not N plus the neighbours'.
+    Holders of all slots queue on one lock per key in this process and take the slot files in
+    order (blocking) across processes, so two of them never deadlock holding half each; holders
+    of one slot always finish within the target's timeouts."""
+    slots = max(1, int(slots))
+    with _local_lock:
+        exclusive = _exclusive_locks.setdefault(key, threading.Lock())
+        gate = _local_semaphores.setdefault((key, slots), threading.BoundedSemaphore(slots))
+    with exclusive, contextlib.ExitStack() as held:
+        for _ in range(slots):
+            gate.acquire()
+            held.callback(gate.release)
+        if fcntl is not None:
+            folder = slots_dir() / key
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(slots):
+                fd = os.open(folder / f"slot-{i}", os.O_RDWR | os.O_CREAT, 0o600)
+                held.callback(os.close, fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held.callback(fcntl.flock, fd, fcntl.LOCK_UN)
+        yield

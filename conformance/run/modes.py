@@ -11,7 +11,9 @@ sleeps), so a replayed poll loop ends where the recorded one did, at once.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -21,6 +23,9 @@ from conformance.core.exchange import Exchange, Request
 from conformance.core.modes import Mode
 from conformance.load.targets import Model, Surface, Target
 from conformance.run import concurrency, recording, transport
+
+# One reply of a burst (Session.send_burst): the exchange, or why none came.
+Reply = Exchange | transport.TransportError
 
 
 class StepGaveUp(Exception):
@@ -51,6 +56,32 @@ class Live:
             if step:
                 for a in session.attempts[start:]:
                     a["step"] = step
+
+    def send_burst(self, session: Session, request: Request, n: int, step: str) -> list[Reply]:
+        """`request` n times at once, no retries (a 429 under load is what the case asks about),
+        holding every concurrency slot of the target so nothing else of this suite is in flight."""
+        start = threading.Barrier(n)
+        tries: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+
+        def one(i: int) -> Reply:
+            try:
+                start.wait(timeout=session.limits.connect_timeout_s)
+            except threading.BrokenBarrierError:
+                pass  # a thread that started late still sends: the others are already on their way
+            try:
+                return transport.send(session.client, request, session.surface, session.limits, retry=False,
+                                      attempts=tries[i])
+            except transport.TransportError as exc:
+                return exc
+
+        with concurrency.all_slots(concurrency.key_for(session.target), session.limits.concurrency), \
+                ThreadPoolExecutor(max_workers=n, thread_name_prefix="burst") as pool:
+            replies = list(pool.map(one, range(n)))
+        for i, own in enumerate(tries):
+            for a in own:
+                a["step"] = f"{step}[{i}]"
+            session.attempts.extend(own)
+        return replies
 
     def complete(self, exchange: Exchange) -> None:
         """The test reached a verdict (record mode saves its cassette then)."""
@@ -87,6 +118,17 @@ class Record(Live):
             self._plan.keep(sum(1 for a in session.attempts if a.get("status") is not None) - 1,
                             exchange.latency_ms, exchange.ttft_ms)
         return exchange
+
+    def send_burst(self, session: Session, request: Request, n: int, step: str) -> list[Reply]:
+        before = sum(1 for a in session.attempts if a.get("status") is not None)
+        replies = super().send_burst(session, request, n, step)
+        if self._plan is not None:
+            # vcrpy appended the interactions as they finished: keep them all, the fastest first
+            # (replay plays identical requests back in that order).
+            done = sorted((r for r in replies if isinstance(r, Exchange)), key=lambda r: r.latency_ms or 0.0)
+            for i, r in enumerate(done):
+                self._plan.keep(before + i, r.latency_ms, r.ttft_ms)
+        return replies
 
     def complete(self, exchange: Exchange) -> None:
         if self._plan is not None:
@@ -125,6 +167,21 @@ class Replay:
             ttft = exchange.headers.get(recording.TTFT_HEADER)
             exchange.ttft_ms = float(ttft) if ttft else None
         return exchange
+
+    def send_burst(self, session: Session, request: Request, n: int, step: str) -> list[Reply]:
+        """The recorded replies in their recorded order, one after another: what each said does not
+        depend on the order they are read in. A request the recording holds no reply for (its
+        request got a transport error then, or the burst was smaller) is that reply's error."""
+        replies: list[Reply] = []
+        for _ in range(n):
+            try:
+                replies.append(self.send(session, request, step))
+            except recording.ReplayMismatch:
+                if not replies:
+                    raise
+                replies.append(transport.TransportError(request, "no reply in the cassette: the recorded request "
+                                                                 "got none (a transport error), or fewer were sent"))
+        return replies
 
     def complete(self, exchange: Exchange) -> None:
         pass
@@ -173,6 +230,10 @@ class Session:
         if step and not best_effort and self.mode.sends and exchange.status in self.limits.retry_statuses:
             raise StepGaveUp(step, exchange)
         return exchange
+
+    def send_burst(self, request: Request, n: int, step: str = "concurrent") -> list[Reply]:
+        """`request` sent n times at once (a concurrency case): each reply, or the error that took its place."""
+        return self.strategy.send_burst(self, request, n, step)
 
     def complete(self, exchange: Exchange) -> None:
         """The test reached a verdict: record mode saves its cassette."""

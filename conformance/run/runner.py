@@ -16,7 +16,7 @@ from conformance.core.exchange import Exchange, Finding, Request
 from conformance.core.modes import Mode
 from conformance.core.results import Verdict, verdict_of
 from conformance.core.text import clip
-from conformance.judge import twins
+from conformance.judge import concurrent, twins
 from conformance.judge.verdict import ERROR_EXPECTED, FOLLOW_UP, STATUS, TWIN, expectation_of, judge, status_spec
 from conformance.load import expect, follow_up, media
 from conformance.load.cases import Case
@@ -36,6 +36,7 @@ class Outcome:
     cassette: str | None = None
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every try sent (live/record)
     error_text: str = ""  # an error reply's own message, for the reports (Result.error_text)
+    concurrency: int | None = None  # a concurrency case: the copies sent at once
 
 
 ERROR_TEXT_LIMIT = 300
@@ -99,6 +100,7 @@ class _Sent:
     second: Exchange | None = None
     flow: Flow | None = None
     twin: Exchange | None = None  # the same request streamed (a twin case)
+    burst: list[Exchange | str] | None = None  # a concurrency case's N replies sent at once (or why none came)
 
 
 def _run(item: PlanItem, mode: Mode, cassettes_dir: Path, client: httpx.Client | None,
@@ -160,6 +162,9 @@ def _send(fam: ApiFamily, case: Case, request: Request, session: Session, model:
         assert sent.exchange is not None
         if case.follow_up and not gave_up(sent.exchange, limits, expectation_of(case)):
             sent.second = _send_follow_up(fam, case, sent.exchange, model, surface, session)
+        if case.concurrency and not gave_up(sent.exchange, limits, expectation_of(case)):
+            n = limits.burst or case.concurrency
+            sent.burst = [r if isinstance(r, Exchange) else r.what for r in session.send_burst(request, n)]
         if case.twin and fam.streams and not gave_up(sent.exchange, limits, expectation_of(case)):
             twin = fam.stream_twin(case)
             sent.twin = session.send(fam.build_request(twin, model.wire_name_for(case.api), surface), step=twins.PREFIX)
@@ -208,10 +213,14 @@ def _verdict(fam: ApiFamily, case: Case, sent: _Sent, item: PlanItem, mode: Mode
         findings = list(flow.findings) + findings
     if case.follow_up:
         findings += _judge_follow_up(fam, case, sent.second, limits, attempts, mode, item)
+    if sent.burst is not None:
+        findings += concurrent.judge_burst(fam, exchange, findings, sent.burst, expectation_of(case))
     if case.twin:
         findings += _judge_twin(fam, case, exchange, sent.twin, limits, attempts, mode, item)
     findings = by_feature(findings, case.feature)
-    return done(verdict_of(findings), findings)
+    outcome = done(verdict_of(findings), findings)
+    outcome.concurrency = len(sent.burst) if sent.burst is not None else None
+    return outcome
 
 
 def by_feature(findings: list[Finding], feature: str) -> list[Finding]:

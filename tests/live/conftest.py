@@ -37,3 +37,15 @@ def live_stack() -> dict[str, str]:
             pytest.fail(message)
         pytest.skip(message)
     return {**secrets, "litellm_log": str(STACK_RUN / "litellm.log"), "llama_log": str(STACK_RUN / "llama.log")}
+
+
+def require_service(url: str, what: str) -> None:
+    """Skip (or fail, when CONFORMANCE_LIVE=required) unless GET `url` answers 2xx; `what` names the
+    service and how to start it in the message."""
+    try:
+        httpx.get(url, timeout=5).raise_for_status()
+    except (httpx.HTTPError, OSError) as exc:
+        message = f"{what} not answering at {url} ({exc})"
+        if os.environ.get("CONFORMANCE_LIVE") == "required":
+            pytest.fail(message)
+        pytest.skip(message)

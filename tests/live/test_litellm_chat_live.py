@@ -1,4 +1,4 @@
-"""The chat cases against the real LiteLLM proxy (in front of llama-cpp-python + SmolLM2)."""
+"""Every case against the real LiteLLM proxy (in front of llama-cpp-python + SmolLM2), the chat ones in detail."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,12 +16,14 @@ def _count(log: str, needle: str) -> int:
     return path.read_text(errors="replace").count(needle) if path.exists() else 0
 
 
-def test_live_chat_run_reproduces_the_committed_baseline(live_stack, tmp_path):
+def test_live_run_of_the_whole_target_reproduces_the_committed_baseline(live_stack, tmp_path):
+    """Every API through the gateway, at the target's own concurrency, which the baseline was recorded at."""
     before = _count(live_stack["litellm_log"], "POST /v1/chat/completions")
-    proc = run_cli("run", "--target", "litellm-local", "--mode", "live", "--api", "openai-chat",
+    proc = run_cli("run", "--target", "litellm-local", "--mode", "live",
                    "--baseline", "baselines", "--report-dir", str(tmp_path / "reports"))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "verdicts match the baseline" in proc.stdout
+    assert "was recorded at concurrency" not in proc.stdout
     chat = [r for r in latest_results(tmp_path) if r["api"] == "openai-chat" and r["verdict"] != "unsupported"]
     assert len(chat) >= 10
     assert all(r["latency_ms"] and r["latency_ms"] > 0 for r in chat)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from tests.live.conftest import STACK_RUN
+from tests.live.conftest import STACK_RUN, require_service
 from tests.support.projects import latest_results, run_results
 
 pytestmark = pytest.mark.live
@@ -26,14 +26,8 @@ BASELINE = ROOT / "baselines" / f"{TARGET}.json"
 @pytest.fixture(scope="module")
 def mlflow_gateway(live_stack) -> dict[str, str]:
     """The running MLflow gateway; skips (or fails when required) if it does not answer."""
-    try:
-        httpx.get(f"http://127.0.0.1:{PORT}/health", timeout=5).raise_for_status()
-    except (httpx.HTTPError, OSError) as exc:
-        message = (f"MLflow AI Gateway not answering on 127.0.0.1:{PORT} ({exc}); "
-                   "start it with scripts/live/start.sh (or scripts/live/mlflow.sh start)")
-        if os.environ.get("CONFORMANCE_LIVE") == "required":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_service(f"http://127.0.0.1:{PORT}/health",
+                    "MLflow AI Gateway (start it with scripts/live/start.sh or scripts/live/mlflow.sh start)")
     return {**live_stack, "mlflow_log": str(STACK_RUN / "mlflow.log")}
 
 

@@ -121,3 +121,14 @@ def without_timings(entry: dict[str, Any]) -> dict[str, Any]:
     if "attempts" in entry:
         out["attempts"] = [{k: v for k, v in a.items() if k != "elapsed_ms"} for a in entry["attempts"]]
     return out
+
+
+def add_field_to_error_reply(cassette: Path, name: str = "request_id", value: Any = "req_1") -> None:
+    """Add `name` to the error object of the cassette's first reply: an additive change, still
+    conforming, that changes the reply's shape (the snapshot tests' edit)."""
+    import yaml
+    data = yaml.safe_load(cassette.read_text())
+    body = json.loads(data["interactions"][0]["response"]["body"]["string"])
+    body["error"][name] = value
+    data["interactions"][0]["response"]["body"]["string"] = json.dumps(body)
+    cassette.write_text(yaml.safe_dump(data))

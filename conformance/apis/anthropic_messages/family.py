@@ -182,6 +182,8 @@ class AnthropicMessages(ApiFamily):
     endpoint = "/v1/messages"  # only the create endpoint: not /v1/messages/count_tokens or /batches
     prompt_tokens_field = "input_tokens"  # Usage
     sdks = ("anthropic",)
+    root_path = ""  # conformance init: the endpoint already starts with /v1
+    native_auth = "header:x-api-key"  # Anthropic's own key header
 
     def default_headers(self, stream: bool) -> dict[str, str]:
         return {**super().default_headers(stream), "anthropic-version": VERSION}

@@ -69,6 +69,7 @@ class DatabricksInvocations(ApiFamily):
     recognize_priority = 10
     sdks = ("databricks-sdk", "openai")  # its streams: openai, as Databricks documents
     finish_classes = FINISH_CLASSES
+    root_path = "/serving-endpoints"  # conformance init: where Databricks serves /{model}/invocations
 
     def __init__(self) -> None:
         super().__init__()

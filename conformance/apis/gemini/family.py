@@ -50,7 +50,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from conformance.apis import sse
-from conformance.apis.base import JSON, ApiFamily, Flow, FlowSession, first_dict, path_of
+from conformance.apis.base import JSON, ApiFamily, Flow, FlowSession, ListedModel, first_dict, path_of
 from conformance.apis.contract import Spec, event_path
 from conformance.apis.gemini import files
 from conformance.apis.gemini.wire import (
@@ -158,6 +158,27 @@ class Gemini(ApiFamily):
         """Streaming is by endpoint (:streamGenerateContent), as SSE (alt=sse) the way the SDKs ask."""
         return dataclasses.replace(case, stream=True, twin=False, options={**case.options, "alt": "sse"})
     sdks = ("google-genai",)
+    root_path = ""  # conformance init: the endpoint already starts with /v1beta
+    native_auth = "header:x-goog-api-key"  # the Gemini API's own key header
+    models_path = "/v1beta/models?pageSize=1000"  # models.list; one page holds them all (1000 is its maximum)
+
+    def listed_models(self, body: Any) -> list[ListedModel] | None:
+        """models.list: `models[].name` is `models/<id>`; supportedGenerationMethods says what it does."""
+        if not isinstance(body, dict) or not isinstance(body.get("models"), list):
+            return None
+        out = []
+        for m in body["models"]:
+            name = as_dict(m).get("name")
+            if not isinstance(name, str) or not name:
+                continue
+            methods = [x for x in as_list(as_dict(m).get("supportedGenerationMethods")) if isinstance(x, str)]
+            kind, why = None, ""
+            if GENERATE in methods:
+                kind, why = "chat", f"the gateway lists {GENERATE} for it"
+            elif "embedContent" in methods:
+                kind, why = "embeddings", "the gateway lists embedContent for it, not generateContent"
+            out.append(ListedModel(name.removeprefix("models/"), kind, why))
+        return out
 
     def is_stream(self, case: Case) -> bool:
         return bool(case.stream)

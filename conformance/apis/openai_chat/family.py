@@ -130,6 +130,8 @@ class OpenAIChat(ApiFamily):
     dialects = (DATABRICKS,)
     sdks = ("openai",)
     finish_classes = FINISH_CLASSES
+    root_path = "/v1"  # conformance init: OpenAI-compatible gateways serve it under <root>/v1
+    init_default = True
 
     def stream_twin(self, case: Case) -> Case:
         """A stream reports usage only when asked (stream_options.include_usage): the twin asks."""

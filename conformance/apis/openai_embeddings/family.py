@@ -92,6 +92,9 @@ class OpenAIEmbeddings(ApiFamily):
     streams = False  # the API never streams
     sdks = ("openai",)
     profile = {CORE: ("text", "encoding", "errors"), EXTENDED: ("dimensions", "limits")}
+    root_path = "/v1"  # conformance init: OpenAI-compatible gateways serve it under <root>/v1
+    serves = "embeddings"
+    init_default = True
 
     # -- contract --------------------------------------------------------------------------------
     def body_rules(self, exchange: Exchange, body: Any) -> list[Finding]:

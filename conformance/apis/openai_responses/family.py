@@ -154,6 +154,7 @@ class OpenAIResponses(ApiFamily):
     sdks = ("openai",)
     # Response.status by kind, for stream twins (incomplete: incomplete_details.reason, max_output_tokens)
     finish_classes = {"completed": "stop", "incomplete": "length"}
+    root_path = "/v1"  # conformance init: OpenAI-compatible gateways serve it under <root>/v1
 
     def body(self, case: Case, model: str) -> Any:
         body = super().body(case, model)
