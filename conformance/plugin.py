@@ -53,8 +53,7 @@ class State:
         yamlsource.use_cache(self.cache_dir)
         self.cases = case_loader.load_dir(self.cases_dir, self.root)
         self.targets = target_loader.load_dir(self.targets_dir, root=self.root)
-        self.selected_targets = opt.conformance_target or sorted(
-            name for name, t in self.targets.items() if not isinstance(t, Exception) and t.default)
+        self.selected_targets = target_loader.chosen_names(self.targets, opt.conformance_target)
         self.items = planner.build(self.cases, self.targets, self.selected_targets)
         self.run_id = opt.conformance_run_id or document.new_run_id()
         reports_root = Path(opt.conformance_report_dir) if opt.conformance_report_dir else self.root / "reports"

@@ -9,6 +9,7 @@ import base64
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -347,6 +348,16 @@ def load_dir(targets_dir: Path, env: dict[str, str] | None = None,
         except SourceError as exc:
             out[path.stem] = exc
     return out
+
+
+def default_names(loaded: Mapping[str, Target | Exception]) -> list[str]:
+    """The targets a run without --target runs: those whose file loaded and says `default: true`."""
+    return sorted(name for name, t in loaded.items() if not isinstance(t, Exception) and t.default)
+
+
+def chosen_names(loaded: Mapping[str, Target | Exception], asked: list[str]) -> list[str]:
+    """The targets a run runs: the --target names asked for, else the default ones."""
+    return list(asked) or default_names(loaded)
 
 
 def _shown(path: Path, root: Path | None) -> str:

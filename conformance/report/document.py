@@ -86,10 +86,10 @@ def run_metadata(run_id: str, targets: list[str], mode: str, started: str, root:
     baseline comparison knows a target left out on purpose from one that dropped out;
     `target_limits` records each target's concurrency, which baselines copy; `pytest_selection`
     (-k, -m: what pytest selected beyond the suite's filters) when there was any."""
+    from conformance.load import targets as target_loader
     if loaded is None:
-        from conformance.load import targets as target_loader
         loaded = target_loader.load_dir(root / "targets", root=root) if (root / "targets").is_dir() else {}
-    defaults = sorted(name for name, t in loaded.items() if getattr(t, "default", False))
+    defaults = target_loader.default_names(loaded)
     chosen = {k: v for k, v in filters.items() if v}
     if sorted(targets) != defaults:
         chosen.setdefault("target", list(targets))

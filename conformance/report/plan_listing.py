@@ -51,8 +51,7 @@ def build(root: Path, targets: list[str], filters: dict[str, list[str]], shard: 
         loaded = target_loader.load_dir(root / "targets", root=root)
     finally:
         yamlsource.use_cache(None)
-    selected_targets = targets or sorted(
-        name for name, t in loaded.items() if not isinstance(t, Exception) and t.default)
+    selected_targets = target_loader.chosen_names(loaded, targets)
     plan = planner.build(cases, loaded, selected_targets)
     problems = selection.unmatched(plan, filters, loaded, selected_targets)
     if problems:
