@@ -57,6 +57,21 @@ class Shape(StrEnum):
     ACCEPTED = "accepted"  # written by --snapshot-update
 
 
+def result_id(target: str, api: str, feature: str, case: str, model: str) -> str:
+    """A test's id, the key of results, baselines and junit testcases: `<target>:<api>/<feature>/<case>:<model>`."""
+    return f"{target}:{api}/{feature}/{case}:{model}"
+
+
+def parse_id(test_id: str) -> tuple[str, str, str, str, str]:
+    """(target, api, feature, case, model) of a test id (result_id). Target names, APIs, features and
+    case ids hold no `:` (their schemas say so); a model key may. Missing parts are ""."""
+    target, _, rest = test_id.partition(":")
+    case_key, _, model = rest.partition(":")
+    api, _, tail = case_key.partition("/")
+    feature, _, case = tail.partition("/")
+    return target, api, feature, case, model
+
+
 @dataclass
 class Result:
     id: str  # <target>:<api>/<feature>/<case>:<model>

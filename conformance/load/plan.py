@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from conformance.core.results import result_id
 from conformance.load import token_costs
 from conformance.load.cases import Case, CaseSet
 from conformance.load.targets import Model, Target
@@ -33,7 +34,7 @@ class PlanItem:
 
     @property
     def id(self) -> str:
-        return f"{self.target_name}:{self.api}/{self.feature}/{self.case_id}:{self.model_key}"
+        return result_id(self.target_name, self.api, self.feature, self.case_id, self.model_key)
 
     @property
     def case_key(self) -> str:

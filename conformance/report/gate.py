@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.core.results import parse_id
 from conformance.load import plan as planner
 
 # The filters of run metadata, in the order and with the flags the CLI shows them.
@@ -33,16 +34,6 @@ _NARROWING = {"-k", "-m", "--lf", "--last-failed", "--sw", "--stepwise", "--sw-s
               "-x", "--exitfirst", "--maxfail", "--deselect", "--ignore", "--ignore-glob", "--co",
               "--collect-only", "--collectonly", "--lfnf", "--last-failed-no-failures"}
 _SHORT_WITH_VALUE = set("pocnrW")  # -p no:x, -o k=v, -c file, -n 4, -r chars, -W filter
-
-
-def parse_id(test_id: str) -> tuple[str, str, str, str, str]:
-    """(target, api, feature, case, model) of `<target>:<api>/<feature>/<case>:<model>`. Target names,
-    APIs, features and case ids hold no `:` (their schemas say so); a model key may."""
-    target, _, rest = test_id.partition(":")
-    case_key, _, model = rest.partition(":")
-    api, _, tail = case_key.partition("/")
-    feature, _, case = tail.partition("/")
-    return target, api, feature, case, model
 
 
 def is_load_error(test_id: str) -> bool:

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from conformance.core.exchange import Finding
-from conformance.core.results import Result, Verdict
+from conformance.core.results import Result, Verdict, parse_id
 from conformance.core.rules import Severity
 from conformance.report.catalogue import key_of
 
@@ -50,12 +50,10 @@ def classname_of(name: str, result: Result | None = None) -> str | None:
     prefix, suffix = TESTCASE.split("{}")
     if not (name.startswith(prefix) and name.endswith(suffix)):
         return None
-    # <target>:<api>/<feature>/<case>:<model>; a target name has no `:`, an API and a feature no `/`
-    target, sep, rest = name[len(prefix):len(name) - len(suffix)].partition(":")
-    parts = rest.split("/")
-    if not sep or len(parts) < 3:
+    target, api, feature, case, _ = parse_id(name[len(prefix):len(name) - len(suffix)])
+    if not (api and feature and case):
         return None
-    return f"{target}.{parts[0]}.{parts[1]}"
+    return f"{target}.{api}.{feature}"
 
 
 def annotate(path: Path, results: list[Result]) -> int:
