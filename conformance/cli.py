@@ -68,6 +68,15 @@ def _validate_parser(sub) -> None:
     _fail_on(p)
 
 
+def _contracts_parser(sub) -> None:
+    p = sub.add_parser("contracts", help="generate the contracts' SDK-derived layer, or check it for drift",
+                       description="generate: write each API's derived.json from the installed official SDKs. "
+                                   "check: list the fields and enum values where the shipped contracts differ from "
+                                   "the installed SDKs, and where an overlay rejects what its SDK types. "
+                                   "Exit 0: no drift; 1: drift listed.")
+    p.add_argument("action", choices=("generate", "check"))
+
+
 def _report_parser(sub) -> None:
     p = sub.add_parser("report", help="read past runs: show one, diff two, merge shards",
                        description="Work with run reports (reports/<run-id>/ folders or their results.json).")
@@ -128,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     _init_parser(sub)
     _validate_parser(sub)
     _report_parser(sub)
+    _contracts_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "init":
         from conformance.init import command as init_command
@@ -139,8 +149,23 @@ def main(argv: list[str] | None = None) -> int:
         return validate.run(args.files, args.json, sys.stdout, Severity(args.fail_on))
     if args.command == "report":
         return cmd_report(args)
+    if args.command == "contracts":
+        return cmd_contracts(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
+
+
+def cmd_contracts(args: argparse.Namespace) -> int:
+    from conformance.apis import drift
+
+    layers = drift.derived_layers()
+    if args.action == "generate":
+        print("\n".join(drift.generate(layers)))
+        return 0
+    lines, count = drift.check(layers, lambda api: apis.family(api).spec.document)  # type: ignore[union-attr]
+    print("\n".join(lines))
+    print(f"{count} difference(s)" if count else "the contracts match the installed SDKs")
+    return 1 if count else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

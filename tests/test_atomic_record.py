@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.run import recording, runner, transport
+from conformance.core import disk_cache
+from conformance.run import runner, transport
 from tests.conftest import ROOT, start_cli
 from tests.faultproxy import FaultProxy
 from tests.localserver import LocalServer, json_reply
@@ -79,7 +80,7 @@ def test_ctrl_c_during_the_save_keeps_the_previous_cassette(tmp_path, monkeypatc
     def interrupted_replace(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(recording.os, "replace", interrupted_replace)
+    monkeypatch.setattr(disk_cache.os, "replace", interrupted_replace)  # where recording's atomic_write lives
     with LocalServer(upstream_handler) as server:
         point_target_at(tmp_path, f"{server.base}/v1")
         with pytest.raises(KeyboardInterrupt):
@@ -121,7 +122,7 @@ def test_a_reply_given_up_on_keeps_the_previous_cassette(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from conformance.run.recording import atomic_write
+    from conformance.core.disk_cache import atomic_write
     path, me, rounds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     text = ("writer " + me + "\\n") + (me * 200_000) + "\\nend\\n"
     for _ in range(rounds):

@@ -65,6 +65,15 @@ def sdk_module(api: str) -> ModuleType | None:
     return importlib.import_module(f"{__name__}.{folder_of(api)}.sdk")
 
 
+def sources_module(api: str) -> ModuleType | None:
+    """The family's contract source, `apis/<folder>/sources.py` (a `SOURCE`, apis/derive.py: which
+    official SDK types its replies), imported now; None when the family has none. Importing it
+    imports no SDK."""
+    if api not in api_ids() or importlib.util.find_spec(f"{__name__}.{folder_of(api)}.sources") is None:
+        return None
+    return importlib.import_module(f"{__name__}.{folder_of(api)}.sources")
+
+
 def recognize(method: str, url: str) -> ApiFamily | None:
     """The family whose endpoint `method url` is, for captured traffic; None when unknown.
     More specific families are asked first (a Databricks invocations URL is not a chat URL)."""

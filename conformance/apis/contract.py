@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import jsonschema
 
+from conformance.apis.derive import DERIVED_FILE
 from conformance.core.exchange import Exchange, Finding
 from conformance.core.jsonvalues import as_list, json_type
 from conformance.core.rules import Rule, Severity
@@ -24,21 +25,33 @@ LAYER = "contract"
 
 
 class Spec:
-    """The published schema of one API family: `spec.json` in the family's package, whose `$defs`
-    name the reply bodies, stream events and error envelopes that family's rules check."""
+    """The contract of one API family, in two layers kept in its package: `derived.json`, the types and
+    enums of every reply generated from the official SDK (apis/derive.py, never edited by hand), and
+    `spec.json`, the overlay of what the published docs add to them (required fields, nullability,
+    stream lifecycle, relaxations). A definition (`response`, `chunk`, `event_output_text_delta`...)
+    must satisfy both layers that define it; an overlay's `x-relax` entries lift derived checks the
+    docs relax, its `x-values` add values the docs give beyond an SDK enum, its `x-severity` entries
+    soften absence and null (docs/contracts.md, "How contracts are made")."""
 
-    def __init__(self, package: str, file: str = "spec.json"):
+    LAYERS = ("overlay", "derived")
+
+    def __init__(self, package: str, file: str = "spec.json", derived_file: str = DERIVED_FILE):
         self.package = package
         self.file = file
+        self.derived_file = derived_file
 
     def __repr__(self) -> str:
         return f"Spec({self.package!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Spec) and (self.package, self.file) == (other.package, other.file)
+        return isinstance(other, Spec) and self._key == other._key
 
     def __hash__(self) -> int:
-        return hash((self.package, self.file))
+        return hash(self._key)
+
+    @property
+    def _key(self) -> tuple[str, str, str]:
+        return self.package, self.file, self.derived_file
 
     @property
     def where(self) -> str:
@@ -46,13 +59,57 @@ class Spec:
 
     @functools.cached_property
     def document(self) -> dict:
+        """The overlay (spec.json)."""
         return json.loads(resources.files(self.package).joinpath(self.file).read_text(encoding="utf-8"))
 
+    @functools.cached_property
+    def derived(self) -> dict:
+        """The generated layer (derived.json), or an empty one for a family no SDK types."""
+        path = resources.files(self.package).joinpath(self.derived_file)
+        if not path.is_file():
+            return {"$defs": {}, "x-source": {}}
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    @property
+    def source_label(self) -> str:
+        """`openai 3.54.0`: the SDK release the derived layer was generated from."""
+        return ", ".join(f"{p} {v}" for p, v in self.derived.get("x-source", {}).items())
+
+    def layers_of(self, definition: str) -> tuple[str, ...]:
+        return tuple(layer for layer, doc in (("overlay", self.document), ("derived", self.derived))
+                     if definition in doc["$defs"])
+
     def has(self, definition: str) -> bool:
-        return definition in self.document["$defs"]
+        return bool(self.layers_of(definition))
+
+    def schema(self, definition: str, layers: tuple[str, ...] = LAYERS) -> dict[str, Any]:
+        """A self-contained JSON Schema of `definition` in the chosen layers: `allOf` one branch per
+        layer that defines it, in `layers` order; the derived layer's definitions are named `sdk:<name>`."""
+        chosen = [layer for layer in layers if layer in self.layers_of(definition)]
+        if not chosen:
+            raise KeyError(f"{self.where} has no $defs/{definition} in {' or '.join(layers)}")
+        defs = dict(self.document["$defs"]) if "overlay" in chosen else {}
+        if "derived" in chosen:
+            defs.update(self._derived_defs)
+        return {"$schema": self.document["$schema"], "$defs": defs,
+                "allOf": [{"$ref": f"#/$defs/{_name(layer, definition)}"} for layer in chosen],
+                "x-layers": chosen}
+
+    @functools.cached_property
+    def _derived_defs(self) -> dict[str, Any]:
+        return {_name("derived", k): _renamed_refs(v) for k, v in self.derived["$defs"].items()}
+
+    def tagged_branches(self, definition: str) -> dict[str, str]:
+        """Tag -> definition of a union told apart by `type` (if/then branches), over both layers."""
+        out: dict[str, str] = {}
+        for doc in (self.derived, self.document):
+            for branch in doc["$defs"].get(definition, {}).get("allOf", []):
+                if "if" in branch:
+                    out[branch["if"]["properties"]["type"]["const"]] = branch["then"]["$ref"].rsplit("/", 1)[-1]
+        return out
 
     def validator(self, definition: str) -> jsonschema.protocols.Validator:
-        """A compiled validator for `$defs/<definition>`, built once per process."""
+        """A compiled validator for both layers of `definition`, built once per process."""
         return _validator(self, definition)
 
     @property
@@ -67,43 +124,107 @@ class Spec:
         path>.<check>` (`rules` defaults to `<api>[.stream][.<definition>]`, see rule_prefix), and its
         severity (schema_severity)."""
         rules = rules or rule_prefix(self.api, definition, stream=prefix.startswith("events"))
-        validator = self.validator(definition)
         findings = []
-        for err in validator.iter_errors(instance):
-            for raw in _violations(err):
-                severity, note = self._severity(raw, validator, instance, rules)
-                rule = ".".join([rules] + [p for p in raw.parts if isinstance(p, str)] + [raw.check])
-                findings.append(Finding(layer, json_path(raw.parts, prefix), raw.message + note, event,
-                                        rule=rule, severity=severity))
+        for raw in self.violations(definition, instance, rules):
+            severity, note = self._severity(raw, definition, instance, rules)
+            findings.append(Finding(layer, json_path(raw.parts, prefix), raw.message + note, event,
+                                    rule=_rule(rules, raw), severity=severity))
         return sorted(set(findings), key=lambda f: (f.path, f.message))
 
-    def _severity(self, raw: _Violation, validator: Any, instance: Any, rules: str) -> tuple[Severity, str]:
+    def violations(self, definition: str, instance: Any, rules: str) -> list[_Violation]:
+        """Both layers' violations: the overlay's; the derived layer's where the overlay found nothing
+        at the same field and no `x-relax` entry lifts the rule, an enum's naming the SDK release."""
+        validator = self.validator(definition)
+        layers = validator.schema["x-layers"]
+        overlay: list[_Violation] = []
+        derived: list[_Violation] = []
+        for err in validator.iter_errors(instance):
+            from_derived = layers[err.schema_path[1]] == "derived"
+            for raw in _violations(err):
+                (derived if from_derived else overlay).append(raw)
+        judged = {tuple(v.parts) for v in overlay}
+        relax = [entry["rules"] for entry in self.document.get("x-relax", [])]
+        for raw in derived:
+            rule = _rule(rules, raw)
+            if tuple(raw.parts) in judged or any(fnmatch.fnmatchcase(rule, r) for r in relax) \
+                    or self._documented_value(rule, raw.instance):
+                continue
+            if raw.check in ("enum", "const"):
+                raw = dataclasses.replace(raw, message=f"{raw.message} (the values {self.source_label} types)")
+            overlay.append(raw)
+        return overlay
+
+    def _documented_value(self, rule: str, value: Any) -> bool:
+        """Whether an `x-values` entry of the overlay lists `value` for `rule`: a value the published
+        docs give that the SDK's enum lacks."""
+        return any(fnmatch.fnmatchcase(rule, entry["rules"]) and value in entry["values"]
+                   for entry in self.document.get("x-values", []))
+
+    def _severity(self, raw: _Violation, definition: str, instance: Any, rules: str) -> tuple[Severity, str]:
         """How serious a schema violation is: a required field left out that the schema lets be null
         (absent reads as null), or a null sent for a field the schema lets be absent, is a deviation;
         so is a field left out or null that the spec's `x-severity` overlay names (a wrong value there
         still breaks); anything else breaks a client."""
-        rule = ".".join([rules] + [p for p in raw.parts if isinstance(p, str)] + [raw.check])
+        rule = _rule(rules, raw)
         softened = raw.check == "present" or raw.instance is None  # an overlay softens absence and null only
         for entry in self.document.get("x-severity", []):
             if softened and fnmatch.fnmatchcase(rule, entry["rules"]):
                 return Severity(entry["severity"]), ""
-        if raw.check == "present" and _accepts(validator, instance, raw.parts, None):
+        if raw.check == "present" and self._accepts(definition, instance, raw.parts, None, rules):
             return Severity.DEVIATION, " (the field may be null: absent reads as null)"
         if raw.instance is None and raw.check in ("type", "enum", "const", "shape") \
-                and _accepts(validator, instance, raw.parts, _ABSENT):
+                and self._accepts(definition, instance, raw.parts, _ABSENT, rules):
             return Severity.DEVIATION, " (null where the field should be absent)"
         return Severity.BREAKING, ""
+
+    def _accepts(self, definition: str, instance: Any, parts: list[Any], value: Any, rules: str) -> bool:
+        """Whether the contract finds nothing wrong at `parts` once the field there holds `value`
+        (`_ABSENT`: is removed): a required field set to null, or a null field removed."""
+        if not parts or not isinstance(parts[-1], str):
+            return False
+        changed = copy.deepcopy(instance)
+        parent = changed
+        for p in parts[:-1]:
+            try:
+                parent = parent[p]
+            except (KeyError, IndexError, TypeError):
+                return False
+        if not isinstance(parent, dict):
+            return False
+        if value is _ABSENT:
+            parent.pop(parts[-1], None)
+        else:
+            parent[parts[-1]] = value
+        return not any(raw.parts[:len(parts)] == parts for raw in self.violations(definition, changed, rules))
 
 
 _ABSENT = object()
 
 
+def _name(layer: str, definition: str) -> str:
+    return f"sdk:{definition}" if layer == "derived" else definition
+
+
+def _renamed_refs(schema: Any) -> Any:
+    """The derived layer's schema with its `#/$defs/X` references pointed at `sdk:X`."""
+    if isinstance(schema, list):
+        return [_renamed_refs(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _renamed_refs(v) for k, v in schema.items()}
+    ref = out.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        out["$ref"] = "#/$defs/" + _name("derived", ref.removeprefix("#/$defs/"))
+    return out
+
+
+def _rule(rules: str, raw: _Violation) -> str:
+    return ".".join([rules] + [p for p in raw.parts if isinstance(p, str)] + [raw.check])
+
+
 @functools.cache
 def _validator(spec: Spec, definition: str) -> jsonschema.protocols.Validator:
-    doc = spec.document
-    if definition not in doc["$defs"]:
-        raise KeyError(f"{spec.where} has no $defs/{definition}")
-    schema = {"$schema": doc["$schema"], "$defs": doc["$defs"], "$ref": f"#/$defs/{definition}"}
+    schema = spec.schema(definition)
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, format_checker=None)
 
@@ -120,28 +241,6 @@ def rule_prefix(api: str, definition: str, stream: bool = False) -> str:
     if name not in ("response", "chunk", "event"):
         parts.append(name)
     return ".".join(parts)
-
-
-def _accepts(validator: Any, instance: Any, parts: list[Any], value: Any) -> bool:
-    """Whether the schema finds nothing wrong at `parts` once the field there holds `value`
-    (`_ABSENT`: is removed): a required field set to null, or a null field removed."""
-    if not parts or not isinstance(parts[-1], str):
-        return False
-    changed = copy.deepcopy(instance)
-    parent = changed
-    for p in parts[:-1]:
-        try:
-            parent = parent[p]
-        except (KeyError, IndexError, TypeError):
-            return False
-    if not isinstance(parent, dict):
-        return False
-    if value is _ABSENT:
-        parent.pop(parts[-1], None)
-    else:
-        parent[parts[-1]] = value
-    return not any(raw.parts[:len(parts)] == parts for err in validator.iter_errors(changed)
-                   for raw in _violations(err))
 
 
 @dataclass(frozen=True)
@@ -200,7 +299,7 @@ def _describe(schema: Any) -> str:
     if not isinstance(schema, dict):
         return "a value"
     if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
+        return schema["$ref"].rsplit("/", 1)[-1].removeprefix("sdk:")
     if "type" in schema:
         return schema["type"] if isinstance(schema["type"], str) else "/".join(schema["type"])
     if "enum" in schema:

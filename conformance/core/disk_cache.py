@@ -146,6 +146,21 @@ def source_digest(package: Path) -> str:
     return h.hexdigest()
 
 
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file,
+    and parallel writers never interleave. Unlike write_atomic, an OS error is raised: the file
+    is the product (a cassette, a contract), not a cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write aside and rename, so a parallel worker or an interrupted run never reads half a file.
     A cache that cannot be written only costs time: OS errors are swallowed."""

@@ -3,7 +3,8 @@
 Rules written in code come from the catalogue (core/rules.py), once every API family and the case
 layer are imported; a rule every API has the same way (`<api>.http.status`) is one row, `*.http.status`.
 Rules derived from a published schema are patterns (`<api>.<field path>.<check>`), listed with the
-severity overlays each spec declares (`x-severity`).
+overlays each spec declares: severities (`x-severity`), relaxations of the SDK-derived types
+(`x-relax`) and values the docs publish beyond the SDK's enums (`x-values`).
 
     python -m conformance.judge.rules_table --write docs/contracts.md   # rewrite the table in place
 """
@@ -26,7 +27,8 @@ SCHEMA_CHECKS = (
                                             "(absent reads as null)"),
     ("type", "a field has its published type", "breaking; deviation when the value is null and the field may "
                                                "be absent (null where absent)"),
-    ("enum", "a value is one of its published enum", "breaking (same null exception)"),
+    ("enum", "a value is one of its published enum (the SDK's, named with its release, or the overlay's)",
+     "breaking (same null exception)"),
     ("const", "a discriminator has its published value", "breaking (same null exception)"),
     ("shape", "a value matches one of its published alternatives (oneOf/anyOf)", "breaking (same null exception)"),
 )
@@ -75,6 +77,15 @@ def table() -> str:
         for entry in fam.spec.document.get("x-severity", []):
             lines.append(f"| `{entry['rules']}` | {entry['severity']} | {_cell(entry.get('why', ''))} | "
                          f"{_cell(entry.get('source', fam.spec.where))} |")
+    lines += ["", "Relaxations of the SDK-derived layer (a spec's `x-relax`: the derived check of these rules is "
+                  "lifted; the overlay's own still applies):", "", "| rules | why | source |", "|---|---|---|"]
+    lines += [f"| `{e['rules']}` | {_cell(e.get('why', ''))} | {_cell(e.get('source', fam.spec.where))} |"
+              for fam in families for e in fam.spec.document.get("x-relax", [])]
+    lines += ["", "Values the published docs give beyond the SDK's enums (a spec's `x-values`):", "",
+              "| rules | values | why | source |", "|---|---|---|---|"]
+    lines += [f"| `{e['rules']}` | {', '.join(f'`{v}`' for v in e['values'])} | {_cell(e.get('why', ''))} | "
+              f"{_cell(e.get('source', fam.spec.where))} |"
+              for fam in families for e in fam.spec.document.get("x-values", [])]
     return "\n".join(lines + ["", END])
 
 

@@ -19,15 +19,14 @@ import contextvars
 import dataclasses
 import functools
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from conformance.core.disk_cache import atomic_write
 from conformance.core.modes import Mode
 from conformance.load import media_store
 from conformance.load.yamlsource import yaml_hazard
@@ -221,20 +220,6 @@ class _CheckedSerializer:
 
 class _RecordPersister(_Persister):
     record = True
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file,
-    and parallel writers never interleave."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _strip_url(uri: str, secrets: list[str]) -> str:

@@ -216,9 +216,8 @@ class OpenAIResponses(ApiFamily):
 
 @functools.cache
 def _event_definitions() -> dict[str, str]:
-    """Event type -> its definition in the spec, read from stream_event's if/then branches."""
-    branches = SPEC.document["$defs"]["stream_event"]["allOf"]
-    return {b["if"]["properties"]["type"]["const"]: b["then"]["$ref"].rsplit("/", 1)[-1] for b in branches}
+    """Event type -> its definition in the contract, read from stream_event's if/then branches."""
+    return SPEC.tagged_branches("stream_event")
 
 
 def _event_definition(kind: Any) -> str:
