@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from conformance import apis
 from conformance.apis import derive
@@ -50,9 +50,10 @@ def generate(layers: list[Derived]) -> list[str]:
     return lines
 
 
-def check(layers: list[Derived], overlay_of: Any) -> tuple[list[str], int]:
+def check(layers: list[Derived], overlay_of: Callable[[str], dict[str, Any]] | None = None) -> tuple[list[str], int]:
     """The drift report, and how many differences it lists. `overlay_of(api)` gives the family's
-    overlay document (spec.json)."""
+    overlay document (default: its spec.json)."""
+    overlay_of = overlay_of or _shipped_overlay
     lines: list[str] = []
     count = 0
     for layer in layers:
@@ -69,6 +70,11 @@ def check(layers: list[Derived], overlay_of: Any) -> tuple[list[str], int]:
         lines.append(f"{layer.api} ({_label(installed)}): {verdict}")
         lines += found
     return lines, count
+
+
+def _shipped_overlay(api: str) -> dict[str, Any]:
+    family = apis.family(api)
+    return family.spec.document if family is not None else {"$defs": {}}
 
 
 def _label(versions: dict[str, str]) -> str:
