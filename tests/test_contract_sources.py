@@ -278,8 +278,8 @@ ACCEPTED = [
                     ("usageMetadata", "trafficType"), "ON_DEMAND_OFFPEAK",
                     "google.genai.types:GenerateContentResponseUsageMetadata.traffic_type"),
              bogus="OFF_PEAK"),
-    # The recorded stream failed with "insufficient_quota" (outside ResponseError.code: a known finding of
-    # tests/test_openai_responses_contract.py); here its response.failed event carries the SDK's new code.
+    # The recorded stream failed with "insufficient_quota" (outside ResponseError.code, accepted by the
+    # overlay's x-values); here its response.failed event carries the SDK's new code instead.
     Accepted(Change("responses-error.code-misalignment_policy_violation",
                     "openai/vercel-resp-stream-error-event.txt#0", ("response", "error", "code"),
                     "misalignment_policy_violation", "openai.types.responses.response_error:ResponseError.code",
