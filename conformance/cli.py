@@ -97,6 +97,9 @@ def _report_parser(sub) -> None:
                                     "filters is compared on what its filters selected, and the diff says so.")
     d.add_argument("base", metavar="BASE", help="the earlier run: results.json, report folder or run name")
     d.add_argument("new", metavar="NEW", help="the later run: results.json, report folder or run name")
+    d.add_argument("--map", action="append", default=[], metavar="OLD=NEW",
+                   help="compare BASE's target OLD with NEW's target NEW, test by test on api, feature, case and "
+                        "model (repeatable; default: when each run has one target under another name, those two)")
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.add_argument("--allow-missing", action="store_true",
                    help="accept tests of BASE that NEW selected and did not run (still listed)")
@@ -153,6 +156,17 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_contracts(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
+
+
+def _target_pairs(pairs: list[str]) -> dict[str, str]:
+    """`--map OLD=NEW` values as a mapping; a malformed one is a usage error (ValueError)."""
+    out = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old or not new:
+            raise ValueError(f"--map {pair!r}: expected OLD=NEW, two target names")
+        out[old] = new
+    return out
 
 
 def cmd_contracts(args: argparse.Namespace) -> int:
@@ -333,7 +347,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             else:  # a verdict map (baselines/<target>.json)
                 loaded = baseline.load_baseline(base_path, [])
                 base, recorded = {"verdicts": loaded.verdicts}, loaded.concurrency
-            d = diff.diff(base, new)
+            d = diff.diff(base, new, targets=_target_pairs(args.map))
             d["allow_missing"] = args.allow_missing
             if args.json:
                 print(json.dumps(d, indent=2))
