@@ -21,20 +21,24 @@ def finding(rule: str, severity: str = "breaking") -> dict[str, Any]:
     return {"layer": "contract", "path": "$.x", "message": f"broke {rule}", "rule": rule, "severity": severity}
 
 
-def doc(target: str, tests: dict[str, tuple[str, list[dict]]]) -> dict[str, Any]:
-    """A results.json of one target: test key (api/feature/case:model) -> (verdict, findings)."""
+def doc(target: str, tests: dict[str, tuple[str, list[dict]]],
+        fields: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """A results.json of one target: test key (api/feature/case:model) -> (verdict, findings), and
+    test key -> its reply_fields."""
     results = []
     for key, (verdict, findings) in tests.items():
         case_key, model = key.split(":")
         api, feature, case = case_key.split("/")
         results.append({"id": f"{target}:{key}", "target": target, "model": model, "api": api, "feature": feature,
-                        "case": case, "verdict": verdict, "findings": findings, "reason": ""})
+                        "case": case, "verdict": verdict, "findings": findings, "reason": "",
+                        "reply_fields": (fields or {}).get(key)})
     return {"run": {"id": target}, "summary": document.summarize([Result.from_json(r) for r in results]),
             "results": results}
 
 
-def run_of(target: str, tests: dict[str, tuple[str, list[dict]]]) -> RunReport:
-    return document.from_json(doc(target, tests), target)
+def run_of(target: str, tests: dict[str, tuple[str, list[dict]]],
+           fields: dict[str, dict[str, str]] | None = None) -> RunReport:
+    return document.from_json(doc(target, tests, fields), target)
 
 
 def test_two_releases_are_matched_test_by_test_and_a_new_breaking_rule_in_a_failing_test_regresses():
@@ -142,3 +146,42 @@ def test_a_real_run_against_itself_renamed_with_one_rule_gone(tmp_path: Path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr
     assert d["unchanged"] == len(current["results"]) - 1
 
+
+
+SHAPE = {"content_type": "text/event-stream", "events.message.choices[].delta.content": "str",
+         "events.message.choices[].provider_specific_fields.refusal": "null", "events.message.usage": "null"}
+
+
+def test_reply_fields_added_dropped_and_retyped_are_listed_without_gating():
+    now = {**{k: v for k, v in SHAPE.items() if "refusal" not in k}, "events.message.usage": "null|object",
+           "events.message.choices[].logprobs": "null"}
+    d = diff.diff(run_of("a", {CASE: ("pass", [])}, {CASE: SHAPE}), run_of("b", {CASE: ("pass", [])}, {CASE: now}))
+    [entry] = d["shape_changed"]
+    assert entry["fields"] == {"added": {"events.message.choices[].logprobs": "null"},
+                               "dropped": {"events.message.choices[].provider_specific_fields.refusal": "null"},
+                               "retyped": {"events.message.usage": "null -> null|object"}}
+    assert not d["regression"] and d["unchanged"] == 0
+    lines = diff.diff_lines(d)
+    assert "      reply fields: 1 added, 1 dropped, 1 retyped (see FIELDS)" in lines
+    at = lines.index("FIELDS (3): reply fields added, dropped or retyped (values are not compared)")
+    assert lines[at + 1:at + 4] == [
+        "  + events.message.choices[].logprobs (null) in 1 test(s)",
+        "  - events.message.choices[].provider_specific_fields.refusal (null) in 1 test(s)",
+        "  ~ events.message.usage (null -> null|object) in 1 test(s)"]
+
+
+def test_a_run_without_shapes_compares_no_fields():
+    d = diff.diff(run_of("a", {CASE: ("pass", [])}), run_of("b", {CASE: ("pass", [])}, {CASE: SHAPE}))
+    assert d["fields"] == [] and d["unchanged"] == 1  # an older report: nothing to compare with
+
+
+def test_fields_of_flattens_a_reply_shape():
+    from conformance.judge import shapes
+
+    reply = {"choices": [{"message": {"content": "hi", "tool_calls": []}}, {"message": {"content": None}}],
+             "usage": None}
+    shape = shapes.shape_of(reply)
+    assert shapes.fields_of({"body": shape}) == {
+        "body": "object", "body.choices": "list", "body.choices[]": "object", "body.choices[].message": "object",
+        "body.choices[].message.content": "null|str", "body.choices[].message.tool_calls": "list",
+        "body.usage": "null"}

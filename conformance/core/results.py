@@ -92,6 +92,8 @@ class Result:
     attempts: list[dict[str, Any]] = field(default_factory=list)  # every try sent (live/record); [] in replay
     error_text: str = ""  # an error reply's own message (truncated, secrets scrubbed); "" for none
     concurrency: int | None = None  # a concurrency case: how many copies were sent at once
+    # The reply's shape as field path -> type names (judge/shapes.fields_of); None: no reply judged.
+    reply_fields: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "target": self.target, "model": self.model, "api": self.api,
@@ -100,7 +102,7 @@ class Result:
                 "status": self.status, "stream": self.stream, "latency_ms": self.latency_ms,
                 "ttft_ms": self.ttft_ms, "cassette": self.cassette,
                 "shape": str(self.shape) if self.shape is not None else None, "attempts": self.attempts,
-                "error_text": self.error_text, "concurrency": self.concurrency}
+                "error_text": self.error_text, "concurrency": self.concurrency, "reply_fields": self.reply_fields}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Result:
@@ -112,7 +114,8 @@ class Result:
                    status=d.get("status"), stream=bool(d.get("stream")), latency_ms=d.get("latency_ms"),
                    ttft_ms=d.get("ttft_ms"), cassette=d.get("cassette"),
                    shape=Shape(shape) if shape is not None else None, attempts=list(d.get("attempts") or []),
-                   error_text=d.get("error_text") or "", concurrency=d.get("concurrency"))
+                   error_text=d.get("error_text") or "", concurrency=d.get("concurrency"),
+                   reply_fields=d.get("reply_fields"))
 
     def first_problem(self) -> str:
         """The first finding as `[layer] path: message (+N more)`, or the reason."""

@@ -61,3 +61,20 @@ def reply_shape(exchange: Exchange) -> dict[str, Any]:
         body = exchange.json()
         out["body"] = shape_of(body) if exchange.json_error is None else "not-json"
     return out
+
+
+def fields_of(shape: Any, path: str = "") -> dict[str, str]:
+    """A reply shape (reply_shape) as field path -> type names, `body.choices[].message.content:
+    str|null`, `events.message.choices[].delta`: what `report diff` compares between two runs (fields
+    added, dropped, or changed in type or nullness)."""
+    if isinstance(shape, dict):
+        out = {path: "object"} if path else {}
+        for key, sub in shape.items():
+            out.update(fields_of(sub, f"{path}.{key}" if path else key))
+        return out
+    if isinstance(shape, list):
+        out = {path: "list"}
+        if shape:
+            out.update(fields_of(shape[0], f"{path}[]"))
+        return out
+    return {path: str(shape)}

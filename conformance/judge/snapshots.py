@@ -16,10 +16,12 @@ from conformance.judge import shapes
 def shape_check(snapshots_dir: Path, result: Result, exchange: Exchange | None, snapshot: Any,
                 update: bool) -> str | None:
     """Compare the reply's shape with its snapshot (syrupy's `snapshot` fixture) and set
-    result.shape. Returns syrupy's diff when the shape changed, else None."""
+    result.shape, and result.reply_fields (the shape as field paths, for `report diff`). Returns
+    syrupy's diff when the shape changed, else None."""
     if exchange is None:
         return None
     shape = shapes.reply_shape(exchange)
+    result.reply_fields = shapes.fields_of({k: v for k, v in shape.items() if k != "status"})
     ext = _shape_extension(snapshots_dir / result.target)
     snap = snapshot.use_extension(ext)
     location = ext.get_location(test_location=snap.test_location, index=snap.index)

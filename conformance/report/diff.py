@@ -15,7 +15,7 @@ from conformance.report.document import RunReport
 # Most serious first. The first three make `report diff` (and a report used as --baseline) exit 1, and
 # so do removed tests the new run selected, unless --allow-missing accepts their loss.
 DIFF_CATEGORIES = ("regressed", "new_errors", "newly_unsupported", "new_breaking", "removed_tests", "fixed", "changed",
-                   "findings_changed", "new_tests")
+                   "findings_changed", "shape_changed", "new_tests")
 REGRESSIONS = ("regressed", "new_errors", "newly_unsupported", "new_breaking")
 DIFF_TITLES = {
     "regressed": "passed (or warned) before, fail or error now",
@@ -25,6 +25,7 @@ DIFF_TITLES = {
     "fixed": "fail or error before, pass or warn now",
     "changed": "other verdict changes (pass <-> warn among them)",
     "findings_changed": "same verdict, other rules broken (none of the new ones breaking)",
+    "shape_changed": "same verdict and rules, reply fields added, dropped or retyped",
     "new_tests": "not in the base run",
     "removed_tests": "in the base run, selected by this one and not run",
 }
@@ -97,6 +98,17 @@ def _rule_changes(before: Result | None, now: Result | None) -> tuple[dict[str, 
     return {r: s for r, s in b.items() if r not in n}, {r: s for r, s in n.items() if r not in b}
 
 
+def field_changes(before: Result | None, now: Result | None) -> dict[str, dict[str, str]]:
+    """The reply fields of a test NEW added, dropped, or sent with other types (null included), from
+    both runs' reply_fields; none when either run has no shape of it."""
+    if before is None or now is None or before.reply_fields is None or now.reply_fields is None:
+        return {}
+    b, n = before.reply_fields, now.reply_fields
+    out = {"added": {p: t for p, t in n.items() if p not in b}, "dropped": {p: t for p, t in b.items() if p not in n},
+           "retyped": {p: f"{b[p]} -> {n[p]}" for p in b.keys() & n.keys() if b[p] != n[p]}}
+    return {k: dict(sorted(v.items())) for k, v in out.items() if v}
+
+
 def diff(base: RunReport | dict[str, Any], new: RunReport | dict[str, Any],
          scope: gate.Scope | None = None, targets: dict[str, str] | None = None) -> dict[str, Any]:
     """Compare two runs (results.json documents, or baseline verdict maps) test by test. `scope`: what
@@ -112,6 +124,7 @@ def diff(base: RunReport | dict[str, Any], new: RunReport | dict[str, Any],
     out: dict[str, Any] = {c: [] for c in DIFF_CATEGORIES}
     unchanged = 0
     by_rule: dict[str, dict[str, Any]] = defaultdict(lambda: {"gone": [], "new": []})
+    by_field: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for test_id in sorted(set(b) | set(n)):
         before, was = b.get(test_id, (None, None))
         now, result = n.get(test_id, (None, None))
@@ -123,8 +136,14 @@ def diff(base: RunReport | dict[str, Any], new: RunReport | dict[str, Any],
             for rule, severity in rules.items():
                 by_rule[rule]["severity"] = severity
                 by_rule[rule][key].append(test_id)
+        fields = field_changes(was, result)
+        for how, changed in fields.items():
+            for path, types in changed.items():
+                by_field[(how, path, types)].append(test_id)
         if cat is None and (gone or came):
             cat = "new_breaking" if Severity.BREAKING in came.values() else "findings_changed"
+        if cat is None and fields:
+            cat = "shape_changed"
         if cat is None:
             unchanged += 1
             continue
@@ -134,6 +153,8 @@ def diff(base: RunReport | dict[str, Any], new: RunReport | dict[str, Any],
         if gone or came:
             entry["rules_gone"] = {r: str(s) for r, s in sorted(gone.items())}
             entry["rules_new"] = {r: str(s) for r, s in sorted(came.items())}
+        if fields:
+            entry["fields"] = fields
         out[cat].append(entry)
     load_errors = {k: r.reason for k, (_, r) in n.items() if r is not None and gate.is_load_error(k)}
     groups = gate.group_missing(checked.missing, n, load_errors)
@@ -144,6 +165,8 @@ def diff(base: RunReport | dict[str, Any], new: RunReport | dict[str, Any],
                     for rule, v in sorted(by_rule.items(), key=lambda kv: (not kv[1]["new"], kv[1]["severity"].rank,
                                                                          -len(kv[1]["new"]) - len(kv[1]["gone"]),
                                                                          kv[0]))]
+    out["fields"] = [{"change": how, "field": path, "types": types, "tests": ids}
+                     for (how, path, types), ids in sorted(by_field.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
     out["regression"] = any(out[c] for c in REGRESSIONS)
     out["missing"] = len(checked.missing)
     out["scope"] = {"filtered": scope.filtered, "lines": checked.scope_lines("base run"), "compared": checked.compared,
@@ -174,14 +197,26 @@ def diff_lines(d: dict[str, Any], allow_missing: bool = False) -> list[str]:
             lines.append(f"  {e['id']}: {change}{detail}")
             lines += [f"      - {rule} ({sev})" for rule, sev in e.get("rules_gone", {}).items()]
             lines += [f"      + {rule} ({sev})" for rule, sev in e.get("rules_new", {}).items()]
+            if e.get("fields"):
+                lines.append(f"      reply fields: {_fields_summary(e['fields'])}")
     if d.get("rules"):
         lines.append(f"RULES ({len(d['rules'])}): broken in more or fewer tests than before")
         for r in d["rules"]:
             counts = [f"new in {len(r['new'])}" if r["new"] else "", f"gone from {len(r['gone'])}" if r["gone"] else ""]
             lines.append(f"  {r['rule']} ({r['severity']}): {', '.join(c for c in counts if c)} test(s)")
+    if d.get("fields"):
+        lines.append(f"FIELDS ({len(d['fields'])}): reply fields added, dropped or retyped (values are not compared)")
+        sign = {"added": "+", "dropped": "-", "retyped": "~"}
+        for f in d["fields"]:
+            lines.append(f"  {sign[f['change']]} {f['field']} ({f['types']}) in {len(f['tests'])} test(s)")
     n = sum(len(d[c]) for c in REGRESSIONS)
     changed = any(d[c] for c in DIFF_CATEGORIES)
     missing = f", {len(d['removed_tests'])} missing" if d["removed_tests"] else ""
     lines.append(f"{n} regression(s){missing}, {len(d['fixed'])} fixed, {d['unchanged']} unchanged"
                  if changed else f"no verdict changed ({d['unchanged']} tests)")
     return lines
+
+
+def _fields_summary(fields: dict[str, dict[str, str]]) -> str:
+    shown = [f"{len(v)} {how}" for how, v in fields.items()]
+    return ", ".join(shown) + " (see FIELDS)"
