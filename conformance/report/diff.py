@@ -12,8 +12,8 @@ from conformance.core.rules import Severity
 from conformance.report import gate
 from conformance.report.document import RunReport
 
-# Most serious first. The first three make `report diff` (and a report used as --baseline) exit 1, and
-# so do removed tests the new run selected, unless --allow-missing accepts their loss.
+# Most serious first. The first four (REGRESSIONS) make `report diff` (and a report used as --baseline)
+# exit 1, and so do removed tests the new run selected, unless --allow-missing accepts their loss.
 DIFF_CATEGORIES = ("regressed", "new_errors", "newly_unsupported", "new_breaking", "removed_tests", "fixed", "changed",
                    "findings_changed", "shape_changed", "new_tests")
 REGRESSIONS = ("regressed", "new_errors", "newly_unsupported", "new_breaking")
