@@ -244,3 +244,18 @@ def test_each_shipped_derived_layer_is_what_the_generator_writes(layer: drift.De
     """Byte for byte: nobody edited derived.json by hand, and `conformance contracts generate` on a
     fresh clone changes nothing."""
     assert layer.path.read_text(encoding="utf-8") == derive.text_of(layer.current())
+
+
+def test_a_broken_derived_layer_names_its_file_and_the_mend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    package = tmp_path / "broken_api"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "spec.json").write_text(json.dumps(OVERLAY))
+    (package / "derived.json").write_text('{"$defs": {"response": ')  # cut short
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match=r"broken_api/derived.json: not a derived contract layer .*"
+                                         r"rewrite it with `conformance contracts generate`"):
+        Spec("broken_api").check("response", {})
+    (package / "derived.json").write_text("[]")
+    with pytest.raises(ValueError, match="derived.json: has no \\$defs"):
+        drift.Derived("broken-api", package / "derived.json", toy_source()).shipped()

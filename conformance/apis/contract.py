@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import jsonschema
 
+from conformance.apis import derive
 from conformance.apis.derive import DERIVED_FILE
 from conformance.core.exchange import Exchange, Finding
 from conformance.core.jsonvalues import as_list, json_type
@@ -68,12 +69,12 @@ class Spec:
         path = resources.files(self.package).joinpath(self.derived_file)
         if not path.is_file():
             return {"$defs": {}, "x-source": {}}
-        return json.loads(path.read_text(encoding="utf-8"))
+        return derive.load(path)
 
     @property
     def source_label(self) -> str:
         """`openai 3.54.0`: the SDK release the derived layer was generated from."""
-        return ", ".join(f"{p} {v}" for p, v in self.derived.get("x-source", {}).items())
+        return derive.label_of(self.derived.get("x-source", {}))
 
     def layers_of(self, definition: str) -> tuple[str, ...]:
         return tuple(layer for layer, doc in (("overlay", self.document), ("derived", self.derived))

@@ -48,8 +48,25 @@ class Source:
     def versions(self) -> dict[str, str]:
         return {p: importlib.metadata.version(p) for p in self.packages}
 
-    def label(self, versions: dict[str, str] | None = None) -> str:
-        return ", ".join(f"{p} {v}" for p, v in (versions or self.versions()).items())
+    def label(self) -> str:
+        return label_of(self.versions())
+
+
+def label_of(versions: dict[str, str]) -> str:
+    """`openai 3.54.0`: releases as a finding or a report names them."""
+    return ", ".join(f"{p} {v}" for p, v in versions.items())
+
+
+def load(path: Any) -> dict[str, Any]:
+    """A derived layer as shipped; ValueError naming the file and how to mend it when it is not one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a derived contract layer ({exc}); rewrite it with "
+                         "`conformance contracts generate`") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("$defs"), dict):
+        raise ValueError(f"{path}: has no $defs; rewrite it with `conformance contracts generate`")
+    return document
 
 
 def generate(source: Source, api: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ SDKs (fields and enum values added, removed or retyped), and where a family's ov
 its SDK types. Bumping an SDK pin then reads as a reviewable list, not as surprise false failures."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,7 +21,7 @@ class Derived:
     source: derive.Source
 
     def shipped(self) -> dict[str, Any]:
-        return json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {"$defs": {}}
+        return derive.load(self.path) if self.path.is_file() else {"$defs": {}}
 
     def current(self) -> dict[str, Any]:
         return derive.generate(self.source, self.api)
@@ -61,13 +60,14 @@ def check(layers: list[Derived], overlay_of: Callable[[str], dict[str, Any]] | N
         versions = shipped.get("x-source", {})
         installed = layer.source.versions()
         found = []
+        label = derive.label_of(installed)
         if versions != installed:
-            found.append(f"  generated from {_label(versions) or 'nothing'}; installed {_label(installed)}")
+            found.append(f"  generated from {derive.label_of(versions) or 'nothing'}; installed {label}")
         found += [f"  {line}" for line in _differences(shipped, current)]
         found += [f"  {line}" for line in _overlay_conflicts(overlay_of(layer.api), current, installed)]
         count += len(found)
         verdict = f"{len(found)} difference(s)" if found else "no drift"
-        lines.append(f"{layer.api} ({_label(installed)}): {verdict}")
+        lines.append(f"{layer.api} ({label}): {verdict}")
         lines += found
     return lines, count
 
@@ -75,10 +75,6 @@ def check(layers: list[Derived], overlay_of: Callable[[str], dict[str, Any]] | N
 def _shipped_overlay(api: str) -> dict[str, Any]:
     family = apis.family(api)
     return family.spec.document if family is not None else {"$defs": {}}
-
-
-def _label(versions: dict[str, str]) -> str:
-    return ", ".join(f"{p} {v}" for p, v in versions.items())
 
 
 def _definition_fields(document: dict[str, Any], name: str) -> dict[str, FieldTypes]:
@@ -142,7 +138,8 @@ def _overlay_conflicts(overlay: dict[str, Any], derived: dict[str, Any], install
             lacking = (sdk.values or set()) - (ours.values or set()) - {None}
             if ours.values is not None and sdk.values is not None and lacking:
                 missing = ", ".join(sorted(map(str, lacking)))
-                yield f"{name}: overlay rejects {path} values {_label(installed)} types: {missing}"
+                yield f"{name}: overlay rejects {path} values {derive.label_of(installed)} types: {missing}"
             narrowed = (sdk.types - {"null"}) - ours.types - ({"integer"} if "number" in ours.types else set())
             if ours.types and sdk.types and narrowed:
-                yield f"{name}: overlay rejects {path} as {'/'.join(sorted(narrowed))}, which {_label(installed)} types"
+                yield (f"{name}: overlay rejects {path} as {'/'.join(sorted(narrowed))}, which "
+                       f"{derive.label_of(installed)} types")
