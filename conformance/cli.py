@@ -10,7 +10,7 @@ from conformance import apis
 from conformance.core.modes import Mode
 from conformance.core.results import Result, Shape
 from conformance.core.rules import Severity
-from conformance.report import baseline, diff, document, gate, levels, merge, retention, terminal
+from conformance.report import baseline, compare, diff, document, gate, levels, merge, retention, terminal
 from conformance.report.document import ReportError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -97,18 +97,33 @@ def _report_parser(sub) -> None:
                                     "filters is compared on what its filters selected, and the diff says so.")
     d.add_argument("base", metavar="BASE", help="the earlier run: results.json, report folder or run name")
     d.add_argument("new", metavar="NEW", help="the later run: results.json, report folder or run name")
-    d.add_argument("--map", action="append", default=[], metavar="OLD=NEW",
-                   help="compare BASE's target OLD with NEW's target NEW, test by test on api, feature, case and "
-                        "model (repeatable; default: when each run has one target under another name, those two)")
+    _map_option(d)
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.add_argument("--allow-missing", action="store_true",
                    help="accept tests of BASE that NEW selected and did not run (still listed)")
+    c = rsub.add_parser("compare", parents=[where], help="what a gateway changes against its upstream, case by case",
+                        description="Match the tests of two runs (api, feature, case and model, across target "
+                                    "names) and list, for each pair that both got a reply, what differs in what "
+                                    "clients read: the status class, the kinds of stream events, and reply fields "
+                                    "added, dropped or retyped (error envelopes included). Values are not compared. "
+                                    "Exit 0; 2 when a run cannot be read.")
+    c.add_argument("base", metavar="BASE", help="e.g. a run of the serving endpoint (llamacpp-local)")
+    c.add_argument("other", metavar="OTHER", help="e.g. a run of a gateway in front of it; may be the same run as BASE")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    _map_option(c)
     m = rsub.add_parser("merge", parents=[where], help="merge the reports of shard runs into one",
                         description="Merge the reports of `conformance run --shard I/N` runs into one report "
                                     "(results.json, junit.xml, matrix.md, matrix.html).")
     m.add_argument("dirs", nargs="+", metavar="DIR", help="the shard runs: report folders or results.json files")
     m.add_argument("--out", default=None,
                    help="folder for the merged report (default: <reports>/<new run id>, mirrored to latest)")
+
+
+def _map_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--map", action="append", default=[], metavar="OLD=NEW",
+                   help="compare BASE's target OLD with the other run's target NEW, test by test on api, feature, "
+                        "case and model (repeatable; default: when each run has one target under another name, "
+                        "those two)")
 
 
 def _init_parser(sub) -> None:
@@ -357,6 +372,12 @@ def cmd_report(args: argparse.Namespace) -> int:
                     print(line)
                 print("\n".join(diff.diff_lines(d, args.allow_missing)))
             return EXIT_FAILED if diff.fails(d, args.allow_missing) else EXIT_OK
+        if args.report_command == "compare":
+            one = document.load(document.resolve_run(args.base, reports_root))
+            two = document.load(document.resolve_run(args.other, reports_root))
+            c = compare.compare(one, two, targets=_target_pairs(args.map))
+            print(json.dumps(c, indent=2) if args.json else "\n".join(compare.compare_lines(c)))
+            return EXIT_OK
         if args.report_command == "merge":
             return _merge(args.dirs, args.out, reports_root)
     except (OSError, ValueError, KeyError, TypeError) as exc:  # unreadable or not a report

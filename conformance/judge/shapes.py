@@ -41,8 +41,10 @@ def _names(s: Any) -> list[str]:
     return ["list" if isinstance(s, list) else "object"]
 
 
-def reply_shape(exchange: Exchange) -> dict[str, Any]:
-    """Status, content type and body (or merged stream events) as a shape."""
+def reply_shape(exchange: Exchange, text_apart: bool = False) -> dict[str, Any]:
+    """Status, content type and body (or merged stream events) as a shape. `text_apart`: a stream's
+    non-JSON events (`[DONE]`) are kept under their own name rather than merged into the JSON events'
+    shape, which would reduce it to `object|text:[DONE]` (what snapshots hold, so kept for them)."""
     out: dict[str, Any] = {"status": exchange.status, "content_type": exchange.content_type}
     if exchange.events is not None:
         by_name: dict[str, Any] = {}
@@ -51,6 +53,8 @@ def reply_shape(exchange: Exchange) -> dict[str, Any]:
             # streams through some gateways), so each event kind keeps its own shape.
             typed = ev.json.get("type") if isinstance(ev.json, dict) else None
             name = ev.event or (typed if isinstance(typed, str) else "message")
+            if text_apart and ev.json is None:
+                name = ev.data if ev.data.startswith("[") else "text"
             if ev.json is not None:
                 shape = shape_of(ev.json)
             else:

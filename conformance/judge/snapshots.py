@@ -21,7 +21,8 @@ def shape_check(snapshots_dir: Path, result: Result, exchange: Exchange | None, 
     if exchange is None:
         return None
     shape = shapes.reply_shape(exchange)
-    result.reply_fields = shapes.fields_of({k: v for k, v in shape.items() if k != "status"})
+    fields = shapes.reply_shape(exchange, text_apart=True)
+    result.reply_fields = shapes.fields_of({k: v for k, v in fields.items() if k != "status"})
     ext = _shape_extension(snapshots_dir / result.target)
     snap = snapshot.use_extension(ext)
     location = ext.get_location(test_location=snap.test_location, index=snap.index)

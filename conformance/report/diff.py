@@ -74,7 +74,8 @@ def target_map(base_ids: Any, new_ids: Any, given: dict[str, str] | None = None)
     return {}
 
 
-def _renamed(test_id: str, targets: dict[str, str]) -> str:
+def renamed(test_id: str, targets: dict[str, str]) -> str:
+    """The id `test_id` has in the run whose targets `targets` maps its own to."""
     target, api, feature, case, model = parse_id(test_id)
     return result_id(targets[target], api, feature, case, model) if target in targets else test_id
 
@@ -117,7 +118,11 @@ def diff(base: RunReport | dict[str, Any], new: RunReport | dict[str, Any],
     base target -> new target whose tests are the same tests (default: target_map's guess)."""
     b, n = verdicts_of(base), verdicts_of(new)
     mapping = target_map(b, n, targets)
-    b = {_renamed(k, mapping): v for k, v in b.items()}
+    clash = set(mapping.values()) & {parse_id(k)[0] for k in b} - set(mapping)
+    if clash:
+        raise ValueError(f"--map: the base run has target {', '.join(sorted(clash))} itself; "
+                         "its tests and the mapped ones would be the same tests")
+    b = {renamed(k, mapping): v for k, v in b.items()}
     if scope is None:
         scope = gate.Scope.of_run(new.run) if isinstance(new, RunReport) else gate.Scope()
     checked = gate.check({k: v for k, (v, _) in b.items()}, n, scope)
