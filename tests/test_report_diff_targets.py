@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from conformance.core.exchange import Finding
 from conformance.core.results import Result
 from conformance.report import diff, document
+from conformance.report.catalogue import key_of
 from conformance.report.document import RunReport
 from tests.conftest import run_cli
 
@@ -128,7 +130,7 @@ def test_a_real_run_against_itself_renamed_with_one_rule_gone(tmp_path: Path):
     assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]  # 1: tests fail (a verdict)
     current = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())
     def rule(f: dict) -> str:
-        return f.get("rule") or f["layer"]
+        return key_of(Finding.from_dict(f))  # what the diff groups findings by
     # a test whose first finding's rule it breaks once, so dropping that finding changes its rules
     judged = [r for r in current["results"] if r["findings"]
               and [rule(f) for f in r["findings"]].count(rule(r["findings"][0])) == 1]

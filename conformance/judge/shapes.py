@@ -41,34 +41,35 @@ def _names(s: Any) -> list[str]:
     return ["list" if isinstance(s, list) else "object"]
 
 
-def reply_shape(exchange: Exchange, text_apart: bool = False) -> dict[str, Any]:
-    """Status, content type and body (or merged stream events) as a shape. `text_apart`: a stream's
-    non-JSON events (`[DONE]`) are kept under their own name rather than merged into the JSON events'
-    shape, which would reduce it to `object|text:[DONE]` (what snapshots hold, so kept for them)."""
-    out: dict[str, Any] = {"status": exchange.status, "content_type": exchange.content_type}
-    if exchange.events is not None:
-        by_name: dict[str, Any] = {}
-        for ev in exchange.events:
-            # Unnamed SSE events are grouped by their JSON `type` when they have one (Responses-style
-            # streams through some gateways), so each event kind keeps its own shape.
-            typed = ev.json.get("type") if isinstance(ev.json, dict) else None
-            name = ev.event or (typed if isinstance(typed, str) else "message")
-            if text_apart and ev.json is None:
-                name = ev.data if ev.data.startswith("[") else "text"
-            if ev.json is not None:
-                shape = shape_of(ev.json)
-            else:
-                shape = "text:" + ev.data if ev.data.startswith("[") else "text"
-            by_name[name] = shape if name not in by_name else merge(by_name[name], shape)
-        out["events"] = by_name
-    else:
+def reply_shapes(exchange: Exchange) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Status, content type and body (or merged stream events) as a shape, twice: as its snapshot
+    holds it, and as `report diff` reads it, where a stream's non-JSON events (`[DONE]`) keep their
+    own name instead of being merged into the JSON events' shape (which reduces that to
+    `object|text:[DONE]`; snapshots keep it so). Each event's shape is taken once."""
+    head: dict[str, Any] = {"status": exchange.status, "content_type": exchange.content_type}
+    if exchange.events is None:
         body = exchange.json()
-        out["body"] = shape_of(body) if exchange.json_error is None else "not-json"
-    return out
+        whole = {**head, "body": shape_of(body) if exchange.json_error is None else "not-json"}
+        return whole, whole
+    merged: dict[str, Any] = {}
+    apart: dict[str, Any] = {}
+    for ev in exchange.events:
+        # Unnamed SSE events are grouped by their JSON `type` when they have one (Responses-style
+        # streams through some gateways), so each event kind keeps its own shape.
+        typed = ev.json.get("type") if isinstance(ev.json, dict) else None
+        name = ev.event or (typed if isinstance(typed, str) else "message")
+        if ev.json is not None:
+            shape, own = shape_of(ev.json), name
+        else:
+            shape = "text:" + ev.data if ev.data.startswith("[") else "text"
+            own = ev.data if ev.data.startswith("[") else "text"
+        for by_name, key in ((merged, name), (apart, own)):
+            by_name[key] = shape if key not in by_name else merge(by_name[key], shape)
+    return {**head, "events": merged}, {**head, "events": apart}
 
 
 def fields_of(shape: Any, path: str = "") -> dict[str, str]:
-    """A reply shape (reply_shape) as field path -> type names, `body.choices[].message.content:
+    """A reply shape (reply_shapes) as field path -> type names, `body.choices[].message.content:
     str|null`, `events.message.choices[].delta`: what `report diff` compares between two runs (fields
     added, dropped, or changed in type or nullness)."""
     if isinstance(shape, dict):

@@ -20,8 +20,7 @@ def shape_check(snapshots_dir: Path, result: Result, exchange: Exchange | None, 
     syrupy's diff when the shape changed, else None."""
     if exchange is None:
         return None
-    shape = shapes.reply_shape(exchange)
-    fields = shapes.reply_shape(exchange, text_apart=True)
+    shape, fields = shapes.reply_shapes(exchange)
     result.reply_fields = shapes.fields_of({k: v for k, v in fields.items() if k != "status"})
     ext = _shape_extension(snapshots_dir / result.target)
     snap = snapshot.use_extension(ext)

@@ -10,6 +10,7 @@ from typing import Any
 from conformance.core.results import Result, parse_id, result_id
 from conformance.core.rules import Severity
 from conformance.report import gate
+from conformance.report.catalogue import key_of
 from conformance.report.document import RunReport
 
 # Most serious first. The first four (REGRESSIONS) make `report diff` (and a report used as --baseline)
@@ -81,11 +82,11 @@ def renamed(test_id: str, targets: dict[str, str]) -> str:
 
 
 def rules_of(result: Result) -> dict[str, Severity]:
-    """The rules a test breaks, each with its most serious finding's severity (a finding of no rule:
-    its layer)."""
+    """The rules a test breaks, each with its most serious finding's severity, keyed as the deviation
+    catalogue keys them (catalogue.key_of: a finding of no rule by its layer and path)."""
     out: dict[str, Severity] = {}
     for f in result.findings:
-        rule = f.rule or f.layer
+        rule = key_of(f)
         if rule not in out or f.severity.rank < out[rule].rank:
             out[rule] = f.severity
     return out
