@@ -250,21 +250,15 @@ def _units(test_id: str) -> list[tuple[str, ...]]:
             ("file-on-target", target, api, feature), ("case", api, feature, case), ("test", test_id)]
 
 
+# How each unit of _units reads, from its parts after the kind; a test reads as its id.
+_LABELS = {"target": "target {0}", "file": "cases/{0}/{1}.yaml", "api": "{1} on target {0}",
+           "model": "model {1} of target {0}", "file-on-target": "cases/{1}/{2}.yaml on target {0}",
+           "case": "case {0}/{1}/{2}"}
+
+
 def _label(unit: tuple[str, ...]) -> str:
-    kind = unit[0]
-    if kind == "target":
-        return f"target {unit[1]}"
-    if kind == "file":
-        return f"cases/{unit[1]}/{unit[2]}.yaml"
-    if kind == "api":
-        return f"{unit[2]} on target {unit[1]}"
-    if kind == "model":
-        return f"model {unit[2]} of target {unit[1]}"
-    if kind == "file-on-target":
-        return f"cases/{unit[2]}/{unit[3]}.yaml on target {unit[1]}"
-    if kind == "case":
-        return f"case {unit[1]}/{unit[2]}/{unit[3]}"
-    return unit[1]
+    form = _LABELS.get(unit[0])
+    return form.format(*unit[1:]) if form else unit[1]
 
 
 def counts_text(verdicts: Mapping[str, int]) -> str:
